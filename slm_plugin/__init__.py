@@ -1,0 +1,1 @@
+"""Synchronized live migration of Nova server groups between data centres."""
