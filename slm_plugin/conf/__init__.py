@@ -1,0 +1,23 @@
+"""SLM configuration: ``CONF`` with the options of every SLM component registered.
+
+Modules read options from ``slm_plugin.conf.CONF`` so that importing this package
+is all it takes to have every option registered, as in Nova and Watcher.
+"""
+
+from oslo_config import cfg
+
+from slm_plugin.conf import agent, api, database, engine, maintenance, messaging, planning, service
+
+CONF = cfg.CONF
+
+# Order matters only for the sample file, which follows opts.list_opts().
+MODULES = (service, api, engine, agent, planning, maintenance, database, messaging)
+
+
+def register_opts(conf):
+    """Register every SLM option (and SLM's defaults for library options) on conf."""
+    for module in MODULES:
+        module.register_opts(conf)
+
+
+register_opts(CONF)
