@@ -44,6 +44,7 @@ DONE = "done"
 
 STALL_POLICIES = ("pause", "postcopy", "none")
 _EPS = 1e-12
+_DONE_EPS = 1e-9  # MiB left that counts as nothing (float rounding of event times)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +184,7 @@ def advance(
             s.send(rate_mibps, step)
             s.to_send -= net * step
             left -= step
-            if s.to_send <= _EPS:
+            if s.to_send <= _DONE_EPS:
                 s.new_round(vm.memory_mib, first=True)
         elif s.phase == MEMORY:
             if payload <= 0:
@@ -198,7 +199,7 @@ def advance(
             s.to_send -= payload * step
             s.dirty = min(vm.dirty_limit_mib, s.dirty + _dirty_rate(vm, s) * step)
             left -= step
-            if s.to_send <= _EPS:
+            if s.to_send <= _DONE_EPS:
                 _end_round(vm, policy, s, payload, hold)
                 if math.isinf(left) and s.phase == MEMORY and s.round > 4 * policy.max_rounds:
                     break  # iterates forever: report it unfinished
@@ -219,7 +220,7 @@ def advance(
             s.send(rate_mibps, step)
             s.to_send -= payload * step
             left -= step
-            if s.to_send <= _EPS:
+            if s.to_send <= _DONE_EPS:
                 s.to_send = 0.0
                 if s.phase == STOPCOPY:
                     s.switchover_at = s.elapsed + policy.switchover_s

@@ -1,0 +1,1 @@
+"""Discrete-event simulation of many live migrations sharing NICs and WAN links."""

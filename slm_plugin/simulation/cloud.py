@@ -1,0 +1,318 @@
+"""A simulated multi-site cloud that runs many live migrations at once.
+
+Event-driven: between events every migration's rate is constant, so each one
+is advanced exactly by the pre-copy model. Events are the instants a
+migration's bandwidth demand changes (it finishes or becomes held) and the
+calls of whoever drives it (start, caps, hold, force-complete, abort). Rates
+are the max-min fair share of host NICs and inter-site links under each
+migration's cap. Migrations are advanced lazily, only when their rate changes
+or someone reads them, so a control tick costs little when little changes.
+
+Time is simulated: an hour of migrations runs in milliseconds. Given the same
+seed and the same calls, the result is the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import math
+import random
+from dataclasses import dataclass
+
+from slm_plugin import model
+from slm_plugin.execution import cloud as api
+from slm_plugin.model import precopy
+from slm_plugin.scenario.model import Member, Scenario
+from slm_plugin.simulation.fairshare import max_min_share
+
+
+@dataclass(frozen=True, slots=True)
+class MemberResult:
+    member: str
+    group: str
+    source: str
+    destination: str
+    status: str
+    start_s: float
+    switchover_s: float | None
+    finish_s: float | None
+    downtime_s: float | None
+    wire_mib: float
+    crosses_wan: bool
+    rounds: tuple[tuple[float, float], ...]  # (absolute start, payload MiB) per pre-copy round
+    rate_history: tuple[tuple[float, float], ...]  # (instant, MiB/s) at every rate change
+    completion: str
+
+
+class _Migration:
+    __slots__ = (
+        "member", "vm", "dest", "route", "crosses_wan", "cap", "held", "state", "t", "rate",
+        "version", "started_at", "status", "history",
+    )
+
+    def __init__(self, member: Member, vm: model.VM, dest: str, route: tuple, wan: bool,
+                 cap: float | None, now: float):
+        self.member = member
+        self.vm = vm
+        self.dest = dest
+        self.route = route
+        self.crosses_wan = wan
+        self.cap = cap
+        self.held = False
+        self.state = model.start(vm)
+        self.t = now
+        self.rate = 0.0
+        self.version = 0
+        self.started_at = now
+        self.status = api.MIGRATING
+        self.history: list[tuple[float, float]] = []
+
+
+class SimulatedCloud:
+    """Implements :class:`slm_plugin.execution.cloud.Cloud` over a scenario."""
+
+    def __init__(self, scenario: Scenario, seed: int = 0, dirty_noise: float = 0.0):
+        """``dirty_noise`` perturbs each guest's true dirty rate (relative standard
+        deviation) away from the scenario's estimate, so that planners must learn
+        from observed progress rather than trust their first estimate."""
+        self.scenario = scenario
+        self.policy = scenario.limits.policy
+        self._now = 0.0
+        self._hosts = {h.name: h for h in scenario.hosts}
+        self._members = {m.name: m for m in scenario.members()}
+        rng = random.Random(seed)
+        self._true_vm = {}
+        for name in sorted(self._members):
+            vm = self._members[name].vm
+            factor = max(0.0, 1.0 + rng.gauss(0.0, dirty_noise)) if dirty_noise else 1.0
+            self._true_vm[name] = dataclasses.replace(
+                vm, dirty_rate_mibps=vm.dirty_rate_mibps * factor
+            )
+        self._capacity: dict[object, float] = {}
+        for h in scenario.hosts:
+            self._capacity[(h.name, "out")] = h.nic_mibps
+            self._capacity[(h.name, "in")] = h.nic_mibps
+        for link in scenario.links:
+            self._capacity[link.name] = link.capacity_mibps
+        self._migs: dict[str, _Migration] = {}
+        self._active: dict[str, _Migration] = {}
+        self._events: list[tuple[float, int, str]] = []
+        self._dirty = False
+        self._seq = 0
+
+    # -- Cloud interface ---------------------------------------------------
+
+    def now(self) -> float:
+        return self._now
+
+    def start(self, member: str, destination: str, cap_mibps: float | None) -> None:
+        m = self._member(member)
+        if member in self._active:
+            raise api.CloudError(f"{member} is already migrating")
+        if destination not in self._hosts:
+            raise api.CloudError(f"{member}: destination host {destination!r} does not exist")
+        if destination == m.host:
+            raise api.CloudError(f"{member} is already on {destination}")
+        src_site = self._hosts[m.host].site
+        dst_site = self._hosts[destination].site
+        route: tuple = ((m.host, "out"), (destination, "in"))
+        wan = src_site != dst_site
+        if wan:
+            link = self.scenario.link_between(src_site, dst_site)
+            if link is None:
+                raise api.CloudError(f"no link between {src_site} and {dst_site}")
+            route += (link.name,)
+        mig = _Migration(m, self._true_vm[member], destination, route, wan,
+                         _cap(cap_mibps), self._now)
+        self._migs[member] = mig
+        self._active[member] = mig
+        self._dirty = True
+
+    def set_cap(self, member: str, cap_mibps: float | None) -> None:
+        mig = self._running(member)
+        if mig.cap != _cap(cap_mibps):
+            self._sync(mig)
+            mig.cap = _cap(cap_mibps)
+            self._touch(mig)
+
+    def hold(self, member: str, held: bool) -> None:
+        mig = self._running(member)
+        if mig.held == held:
+            return
+        self._sync(mig)
+        mig.held = held
+        if not held and mig.state.phase == precopy.HELD:
+            mig.state = model.release(mig.vm, self.policy, mig.state)
+            mig.status = api.MIGRATING
+        self._touch(mig)
+
+    def force_complete(self, member: str, mode: str) -> None:
+        mig = self._running(member)
+        self._sync(mig)
+        try:
+            mig.state = model.force_complete(mig.vm, self.policy, mig.state, mode)
+        except ValueError as exc:
+            raise api.CloudError(f"{member}: {exc}") from exc
+        mig.held = False
+        self._settle(mig)
+        self._touch(mig)
+
+    def abort(self, member: str) -> None:
+        mig = self._running(member)
+        self._sync(mig)
+        if mig.state.switched_over:
+            raise api.CloudError(f"{member} already runs at the destination; too late to abort")
+        mig.status = api.ABORTED
+        del self._active[member]
+        self._dirty = True
+
+    def progress(self) -> dict[str, api.Progress]:
+        for mig in self._active.values():
+            self._sync(mig)
+        return {name: self._progress(mig) for name, mig in self._migs.items()}
+
+    def wait(self, seconds: float) -> None:
+        self.run_until(self._now + seconds)
+
+    # -- simulation ----------------------------------------------------------
+
+    def run_until(self, t_end: float) -> None:
+        while True:
+            if self._dirty:
+                self._reassign()
+            while self._events and self._stale(self._events[0]):
+                heapq.heappop(self._events)
+            if not self._events or self._events[0][0] > t_end:
+                self._now = max(self._now, t_end)
+                return
+            when, _, name = heapq.heappop(self._events)
+            self._now = max(self._now, when)
+            mig = self._migs[name]
+            self._sync(mig)
+            self._touch(mig)  # its demand changed (finished or held)
+
+    def idle(self) -> bool:
+        """True when nothing is migrating that could make progress by itself."""
+        return not self._active
+
+    def results(self) -> list[MemberResult]:
+        self.progress()
+        out = []
+        for name, mig in self._migs.items():
+            st = mig.state
+            sw = None if st.switchover_at is None else mig.started_at + st.switchover_at
+            fin = mig.started_at + st.elapsed if st.phase == precopy.DONE else None
+            out.append(MemberResult(
+                member=name, group=mig.member.group, source=mig.member.host,
+                destination=mig.dest, status=mig.status, start_s=mig.started_at,
+                switchover_s=sw, finish_s=fin,
+                downtime_s=st.downtime_s if sw is not None else None,
+                wire_mib=st.wire_mib, crosses_wan=mig.crosses_wan,
+                rounds=tuple((mig.started_at + t, size) for t, size in st.rounds),
+                rate_history=tuple(mig.history), completion=st.completion,
+            ))
+        return out
+
+    # -- internals -------------------------------------------------------------
+
+    def _member(self, name: str) -> Member:
+        try:
+            return self._members[name]
+        except KeyError:
+            raise api.CloudError(f"unknown server {name!r}") from None
+
+    def _running(self, name: str) -> _Migration:
+        self._member(name)
+        mig = self._active.get(name)
+        if mig is None:
+            raise api.CloudError(f"{name} has no migration in progress")
+        return mig
+
+    def _stale(self, event) -> bool:
+        _, version, name = event
+        mig = self._active.get(name)
+        return mig is None or mig.version != version
+
+    def _sync(self, mig: _Migration) -> None:
+        if mig.t < self._now and mig.status in (api.MIGRATING, api.HELD, api.SWITCHED_OVER):
+            mig.state = model.advance(mig.vm, self.policy, mig.state, mig.rate,
+                                      self._now - mig.t, hold=mig.held)
+            self._settle(mig)
+        mig.t = self._now
+
+    def _settle(self, mig: _Migration) -> None:
+        phase = mig.state.phase
+        if phase == precopy.DONE:
+            mig.status = api.COMPLETED
+            self._active.pop(mig.member.name, None)
+        elif phase == precopy.POSTCOPY:
+            mig.status = api.SWITCHED_OVER
+        elif phase == precopy.HELD:
+            mig.status = api.HELD
+        else:
+            mig.status = api.MIGRATING
+
+    def _touch(self, mig: _Migration) -> None:
+        """Its state changed outside the event schedule: re-plan its next event."""
+        mig.version = 0
+        self._dirty = True
+
+    def _demand(self, mig: _Migration) -> float:
+        if mig.state.phase == precopy.HELD:
+            resend = mig.vm.dirty_rate_mibps * (1 - mig.state.throttle) * mig.vm.wire_ratio
+            return min(mig.cap, resend)
+        return mig.cap
+
+    def _reassign(self) -> None:
+        self._dirty = False
+        migs = list(self._active.values())
+        rates = max_min_share([self._demand(m) for m in migs], [m.route for m in migs], self._capacity)
+        for mig, rate in zip(migs, rates, strict=True):
+            if rate == mig.rate and mig.version:
+                continue
+            self._sync(mig)
+            if mig.status not in (api.MIGRATING, api.HELD, api.SWITCHED_OVER):
+                continue
+            mig.rate = rate
+            mig.history.append((self._now, rate))
+            self._seq += 1
+            mig.version = self._seq
+            end = model.advance(mig.vm, self.policy, mig.state, rate, math.inf, hold=mig.held)
+            if end.phase != mig.state.phase and (end.phase in (precopy.DONE, precopy.HELD)):
+                when = self._now + max(end.elapsed - mig.state.elapsed, 1e-9)
+                heapq.heappush(self._events, (when, mig.version, mig.member.name))
+        # migrations that finished while being synced above change the shares again
+        if any(m.member.name not in self._active for m in migs):
+            self._dirty = True
+
+    def _progress(self, mig: _Migration) -> api.Progress:
+        st = mig.state
+        sw = None if st.switchover_at is None else mig.started_at + st.switchover_at
+        return api.Progress(
+            member=mig.member.name,
+            status=mig.status,
+            disk_remaining_mib=st.to_send if st.phase == precopy.DISK else 0.0,
+            memory_remaining_mib=(
+                mig.vm.memory_mib if st.phase == precopy.DISK
+                else st.dirty if st.phase == precopy.HELD
+                else st.to_send
+            ),
+            round=-1 if st.phase == precopy.DISK else st.round,
+            wire_mib=st.wire_mib,
+            throughput_mibps=mig.rate if mig.status in (api.MIGRATING, api.HELD) else 0.0,
+            dirty_rate_mibps=mig.vm.dirty_rate_mibps * (1 - st.throttle),
+            started_at=mig.started_at,
+            switchover_at=sw,
+            downtime_s=st.downtime_s if sw is not None else None,
+            finished_at=mig.started_at + st.elapsed if st.phase == precopy.DONE else None,
+        )
+
+
+def _cap(cap: float | None) -> float:
+    if cap is None:
+        return math.inf
+    if cap < 0 or math.isnan(cap):
+        raise api.CloudError(f"a bandwidth cap must be a positive number of MiB/s, got {cap}")
+    return float(cap)
+
