@@ -1,0 +1,1 @@
+"""Persistence of migration jobs, their members and their events (oslo.db)."""
