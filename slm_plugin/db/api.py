@@ -57,10 +57,11 @@ def _reader(f):
 
 def _check_transition(kind, ident, current, requested, known, transitions):
     if requested not in known:
-        raise exception.UnknownState(kind.lower(), requested, known)
+        raise exception.UnknownState(kind=kind.lower(), requested=requested, known=list(known))
     allowed = transitions[current]
     if requested not in allowed:
-        raise exception.InvalidStateTransition(kind, ident, current, requested, allowed)
+        raise exception.InvalidStateTransition(
+            kind=kind, ident=ident, current=current, requested=requested, allowed=sorted(allowed))
 
 
 def _update_row(context, model, kind, ident, current_state, state_attr, values):
@@ -71,7 +72,7 @@ def _update_row(context, model, kind, ident, current_state, state_attr, values):
         query = query.where(getattr(model, state_attr) == current_state)
     result = context.session.execute(query.execution_options(synchronize_session=False))
     if result.rowcount != 1:
-        raise exception.ConcurrentUpdate(kind, ident, current_state)
+        raise exception.ConcurrentUpdate(kind=kind, ident=ident, expected=current_state)
 
 
 # Jobs
@@ -84,7 +85,8 @@ def create_job(context, values, members=()):
     values.setdefault('id', uuidutils.generate_uuid())
     if values.setdefault('status', states.PENDING) != states.PENDING:
         raise exception.InvalidStateTransition(
-            'Job', values['id'], None, values['status'], {states.PENDING})
+            kind='Job', ident=values['id'], current=None, requested=values['status'],
+            allowed=[states.PENDING])
     job = models.Job(**values)
     context.session.add(job)
     context.session.flush()
@@ -100,7 +102,7 @@ def _job_get(context, job_id, with_members=False):
         query = query.options(orm.selectinload(models.Job.members))
     job = context.session.scalars(query).one_or_none()
     if job is None:
-        raise exception.JobNotFound(job_id)
+        raise exception.JobNotFound(job_id=job_id)
     return job
 
 
@@ -147,7 +149,8 @@ def add_member(context, job_id, values):
     values = dict(values)
     if values.setdefault('state', states.QUEUED) != states.QUEUED:
         raise exception.InvalidStateTransition(
-            'Member', values.get('server_id'), None, values['state'], {states.QUEUED})
+            kind='Member', ident=values.get('server_id'), current=None,
+            requested=values['state'], allowed=[states.QUEUED])
     _job_get(context, job_id)
     member = models.Member(job_id=job_id, **values)
     context.session.add(member)
@@ -158,7 +161,7 @@ def add_member(context, job_id, values):
 def _member_get(context, member_id):
     member = context.session.get(models.Member, member_id)
     if member is None:
-        raise exception.MemberNotFound(member_id)
+        raise exception.MemberNotFound(member_id=member_id)
     return member
 
 
