@@ -210,6 +210,16 @@ def advance(
             s.send(resend * vm.wire_ratio, left)
             left = 0
         else:  # STOPCOPY or POSTCOPY: drain what is left
+            if s.phase == POSTCOPY and s.elapsed < s.switchover_at:
+                # device state is still moving: pages are pulled once the guest runs there
+                wait = s.switchover_at - s.elapsed
+                if wait <= left:
+                    s.elapsed = s.switchover_at
+                    left -= wait
+                else:
+                    s.elapsed += left
+                    left = 0
+                continue
             if payload <= 0:
                 if math.isinf(left):
                     break
@@ -354,12 +364,12 @@ def _begin_postcopy(policy: CompletionPolicy, s: _Mutable, pending: float, compl
     s.phase = POSTCOPY
     s.to_send = pending
     s.dirty = 0.0
-    s.elapsed += policy.switchover_s
-    s.switchover_at = s.elapsed
+    s.switchover_at = s.elapsed + policy.switchover_s  # advance waits for it before pulling
     s.downtime_s = policy.switchover_s
     s.completion = completion
     if pending <= _EPS:
         s.phase = DONE
+        s.elapsed = s.switchover_at
 
 
 class _Mutable:
