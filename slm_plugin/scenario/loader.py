@@ -119,11 +119,15 @@ class ScenarioError(ValueError):
     """A scenario that cannot be loaded; the message is one line: ``source: path: problem``."""
 
     def __init__(self, source: str, path: str, problem: str):
+        # args are the three parts, so that the error pickles and crosses RPC intact
+        super().__init__(source, path, problem)
         self.source = source
         self.path = path
         self.problem = problem
-        where = f"{source}: {path}" if path else source
-        super().__init__(f"{where}: {problem}")
+
+    def __str__(self) -> str:
+        where = f"{self.source}: {self.path}" if self.path else self.source
+        return f"{where}: {self.problem}"
 
 
 # -- entry points -----------------------------------------------------------------------------
@@ -278,7 +282,11 @@ class _Builder:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             hint = f" of {unit}" if unit else ""
             self.fail(path, f"expected a number{hint}, got {_show(value)}")
-        if not math.isfinite(value):
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int beyond any float
+            finite = False
+        if not finite:
             self.fail(path, f"must be a finite number, got {_show(value)}")
         if strict and not value > low:
             self.fail(path, f"must be greater than {_num(low)}, got {_show(value)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import pickle
 import textwrap
 
 import pytest
@@ -12,9 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from slm_plugin.model import VM, CompletionPolicy, predict
-from slm_plugin.scenario import loader
 from slm_plugin.scenario.loader import ScenarioError, from_dict, load, load_shipped, loads, shipped
-from slm_plugin.scenario.model import GROUP_POLICIES, Scenario
+from slm_plugin.scenario.model import GROUP_POLICIES, Limits, Scenario
 
 NIC_10GBE = 1192
 
@@ -94,7 +94,7 @@ def test_defaults_when_limits_links_and_optional_fields_are_left_out():
     del d["limits"], d["description"]
     del d["groups"][0]["policy"], d["groups"][0]["traffic"]
     s = from_dict(d)
-    assert s.limits == loader.Limits()
+    assert s.limits == Limits()
     assert s.description == ""
     assert s.groups[0].policy == "none" and s.groups[0].traffic == ()
 
@@ -174,8 +174,19 @@ def test_missing_file_is_a_scenario_error(tmp_path):
         load(tmp_path / "nothere.yaml")
 
 
-def test_scenario_error_is_a_value_error():
+def test_scenario_error_is_a_value_error_and_pickles():
     assert issubclass(ScenarioError, ValueError)
+    err = ScenarioError("a.yaml", "limits.max_rounds", "must be at least 1, got 0")
+    again = pickle.loads(pickle.dumps(err))
+    assert str(again) == str(err) == "a.yaml: limits.max_rounds: must be at least 1, got 0"
+    assert (again.source, again.path, again.problem) == (err.source, err.path, err.problem)
+
+
+def test_a_number_beyond_any_float_is_rejected():
+    d = base()
+    _member(d, 0, 0)["memory_mib"] = 10**400
+    with pytest.raises(ScenarioError, match=r"members\[0\]\.memory_mib: must be a finite number"):
+        from_dict(d)
 
 
 # -- shipped scenarios ----------------------------------------------------------------------------
