@@ -182,6 +182,28 @@ def test_wws_postcopy_switches_over_then_pulls_the_working_set():
     assert p.wire_mib == approx(4096 + 30 * 512)
 
 
+def test_postcopy_switchover_cost_takes_time_before_the_pull():
+    # regression: the switchover cost used to be added to elapsed without consuming the
+    # step, so a stepped post-copy ran switchover_s ahead of its caller's clock and pulled
+    # pages while the device state was still moving
+    policy = CompletionPolicy(max_downtime_s=0.3, on_stall="postcopy", switchover_s=0.5)
+    p = predict(WWS_VM, policy, 100)
+    stall = (4096 + 29 * 512) / 100
+    assert p.switchover_s == approx(stall + 0.5)
+    assert p.finish_s == approx(stall + 0.5 + 5.12)
+    s = start(WWS_VM)
+    while not s.finished:
+        t = advance(WWS_VM, policy, s, 100, 0.3)
+        if not t.finished:
+            assert t.elapsed == approx(s.elapsed + 0.3)
+        if t.phase == POSTCOPY and t.elapsed <= t.switchover_at:
+            assert t.to_send == approx(512)  # nothing pulled while switching over
+        s = t
+    assert s.switchover_at == approx(p.switchover_s)
+    assert s.elapsed == approx(p.finish_s)
+    assert s.wire_mib == approx(p.wire_mib)
+
+
 def test_wws_policy_none_never_switches_over():
     policy = CompletionPolicy(max_downtime_s=0.3, on_stall="none")
     p = predict(WWS_VM, policy, 100)
@@ -494,6 +516,22 @@ def test_force_complete_postcopy_switches_over_at_once():
     assert end.phase == DONE
     assert end.elapsed == approx(s.elapsed + pending / 100)
     assert end.switchover_at == s.elapsed
+
+
+def test_force_complete_postcopy_with_switchover_cost():
+    policy, s = _mid_migration()
+    policy = CompletionPolicy(max_downtime_s=0.3, switchover_s=0.4)
+    pending = s.to_send + s.dirty
+    forced = force_complete(WWS_VM, policy, s, "postcopy")
+    assert forced.elapsed == s.elapsed
+    assert forced.switchover_at == approx(s.elapsed + 0.4)
+    assert forced.downtime_s == approx(0.4)
+    rest = predict(WWS_VM, policy, 100, forced)
+    assert rest.switchover_s == approx(0.4)
+    assert rest.finish_s == approx(0.4 + pending / 100)
+    mid = advance(WWS_VM, policy, forced, 100, 0.25)
+    assert (mid.elapsed, mid.wire_mib, mid.to_send) == approx(
+        (s.elapsed + 0.25, s.wire_mib, pending))
 
 
 def test_force_complete_held_migration():
