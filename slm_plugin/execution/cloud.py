@@ -35,6 +35,7 @@ class Progress:
     throughput_mibps: float  # measured over the last interval
     dirty_rate_mibps: float | None  # measured; None where nobody measures it
     started_at: float
+    round_started_at: float | None = None  # when the current memory round began
     switchover_at: float | None = None
     downtime_s: float | None = None
     finished_at: float | None = None

@@ -303,6 +303,7 @@ class SimulatedCloud:
             throughput_mibps=mig.rate if mig.status in (api.MIGRATING, api.HELD) else 0.0,
             dirty_rate_mibps=mig.vm.dirty_rate_mibps * (1 - st.throttle),
             started_at=mig.started_at,
+            round_started_at=mig.started_at + st.rounds[-1][0] if st.rounds else None,
             switchover_at=sw,
             downtime_s=st.downtime_s if sw is not None else None,
             finished_at=mig.started_at + st.elapsed if st.phase == precopy.DONE else None,

@@ -1,0 +1,88 @@
+"""Destination hosts that keep each server group's policy and fit in memory.
+
+Anti-affinity members get distinct hosts, affinity members share one host,
+others go to the host with the most free memory. Deterministic: ties break by
+host name. The soft policies are kept when possible and relaxed otherwise.
+"""
+
+from __future__ import annotations
+
+from slm_plugin.planning.plan import PlanError
+from slm_plugin.scenario.model import Group, Scenario
+
+
+def place(scenario: Scenario) -> dict[str, str]:
+    """Member name -> destination host for every member the request moves."""
+    req = scenario.request
+    if req.to_hosts:
+        candidates = [scenario.host(h) for h in req.to_hosts]
+    elif req.to_site:
+        candidates = [h for h in scenario.hosts if h.site == req.to_site]
+    else:
+        raise PlanError("the request names neither a target site nor target hosts")
+    if not candidates:
+        raise PlanError(f"no hosts in target site {req.to_site!r}")
+    free = {h.name: (h.memory_mib if h.memory_mib is not None else float("inf"))
+            for h in candidates}
+    dest: dict[str, str] = {}
+    for group in sorted(moving_groups(scenario), key=_group_size, reverse=True):
+        for m in group.members:
+            if m.host in free:
+                raise PlanError(f"{group.name}/{m.name} is already on target host {m.host}")
+        dest.update(_place_group(group, free))
+    return dest
+
+
+def moving_groups(scenario: Scenario) -> list[Group]:
+    wanted = scenario.request.groups
+    groups = [g for g in scenario.groups if not wanted or g.name in wanted]
+    missing = set(wanted) - {g.name for g in scenario.groups}
+    if missing:
+        raise PlanError(f"unknown server group(s): {', '.join(sorted(missing))}")
+    for g in groups:
+        if not g.members:
+            raise PlanError(f"server group {g.name} has no members")
+    return groups
+
+
+def _group_size(group: Group) -> float:
+    return sum(m.vm.memory_mib for m in group.members)
+
+
+def _place_group(group: Group, free: dict[str, float]) -> dict[str, str]:
+    members = sorted(group.members, key=lambda m: (-m.vm.memory_mib, m.name))
+    if group.policy in ("affinity", "soft-affinity"):
+        need = sum(m.vm.memory_mib for m in members)
+        host = _roomiest(free, need, ())
+        if host is not None:
+            free[host] -= need
+            return {m.name: host for m in members}
+        if group.policy == "affinity":
+            raise PlanError(f"group {group.name} (affinity) needs one host with {need:.0f} MiB "
+                            f"free in the target; the roomiest has {max(free.values()):.0f} MiB")
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for m in members:
+        avoid = used if group.policy in ("anti-affinity", "soft-anti-affinity") else ()
+        host = _roomiest(free, m.vm.memory_mib, avoid)
+        if host is None and group.policy == "soft-anti-affinity":
+            host = _roomiest(free, m.vm.memory_mib, ())
+        if host is None:
+            why = (f"anti-affinity needs {len(members)} distinct target hosts with room"
+                   if group.policy == "anti-affinity" else "no target host has room")
+            raise PlanError(f"group {group.name}: cannot place {m.name} "
+                            f"({m.vm.memory_mib:.0f} MiB): {why}")
+        free[host] -= m.vm.memory_mib
+        used.add(host)
+        out[m.name] = host
+    return out
+
+
+def _roomiest(free: dict[str, float], need: float, avoid) -> str | None:
+    best = None
+    for host in sorted(free):
+        if host in avoid or free[host] < need:
+            continue
+        if best is None or free[host] > free[best]:
+            best = host
+    return best
