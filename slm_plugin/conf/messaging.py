@@ -1,5 +1,7 @@
 """oslo.messaging defaults: SLM's exchange, and an in-process bus for the demo."""
 
+import importlib
+
 import oslo_messaging
 from oslo_config import cfg
 from oslo_messaging import transport as messaging_transport
@@ -21,6 +23,30 @@ def register_opts(conf):
         messaging_transport._transport_opts, transport_url=DEFAULT_TRANSPORT_URL
     )
     conf.register_opts(messaging_transport._transport_opts)
+    _register_global_only_opts(conf)
+
+
+# (module, attribute, group) of oslo.messaging options that it registers on
+# the global CONF only but reads from the transport's configuration; the same
+# list as its ConfFixture.
+_GLOBAL_ONLY_OPTS = (
+    ('oslo_messaging._metrics.client', 'oslo_messaging_metrics', 'oslo_messaging_metrics'),
+    ('oslo_messaging._tracing.client', 'oslo_messaging_tracing', 'oslo_messaging_tracing'),
+)
+
+
+def _register_global_only_opts(conf):
+    """Make a ConfigOpts other than the global one (a tool's, a test's) usable.
+
+    Without these, sending an RPC with such a configuration fails with
+    NoSuchOptError (oslo.messaging 18).
+    """
+    for module_name, attribute, group in _GLOBAL_ONLY_OPTS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:  # a release without it
+            continue
+        conf.register_opts(getattr(module, attribute), group=group)
 
 
 def list_opts():
