@@ -134,11 +134,10 @@ def test_advance_conservation(vm, policy, steps):
         if s.finished:
             break
         t = advance(vm, policy, s, rate, dt, hold=hold)
-        grew = t.elapsed - s.elapsed
         if not t.finished:
-            assert math.isclose(grew, dt, rel_tol=REL, abs_tol=1e-9), (s, t)
+            assert math.isclose(t.elapsed, s.elapsed + dt, rel_tol=REL, abs_tol=1e-9), (s, t)
         else:
-            assert _le(grew, dt + policy.switchover_s)
+            assert _le(t.elapsed, s.elapsed + dt + policy.switchover_s)
         assert _le(t.wire_mib - s.wire_mib, rate * dt)
         assert t.wire_mib >= s.wire_mib
         s = t
@@ -166,4 +165,6 @@ def test_state_at_t_has_elapsed_t(vm, policy, rate, frac, dt):
         assert _le(s.wire_mib, rate * t)
         nxt = advance(vm, policy, s, rate, dt)
         if not nxt.finished:
-            assert math.isclose(nxt.elapsed - s.elapsed, dt, rel_tol=REL, abs_tol=1e-9), nxt
+            # compared as instants: a guest whose disk phase nets 1e-16 MiB/s has an elapsed
+            # too large for float to resolve dt, and that is float, not the model
+            assert math.isclose(nxt.elapsed, s.elapsed + dt, rel_tol=REL, abs_tol=1e-9), nxt
