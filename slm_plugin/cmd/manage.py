@@ -62,6 +62,8 @@ category_opt = cfg.SubCommandOpt(
 def main(argv=None):
     CONF.register_cli_opt(category_opt)
     logging.register_options(CONF)
+    # stdout carries the answers (a revision for ``db version``); logs go aside.
+    CONF.set_default('use_stderr', True)
     CONF(sys.argv[1:] if argv is None else argv, project='slm', prog='slm-manage')
     logging.setup(CONF, 'slm-manage')
     try:
