@@ -249,7 +249,10 @@ def force_complete(
     if state.phase not in (MEMORY, HELD):
         raise ValueError(f"cannot force-complete a migration in phase {state.phase}")
     s = _Mutable(state)
-    pending = min(vm.memory_mib, s.to_send + s.dirty)
+    # after round 0 both what is left of the round and what it dirtied lie in the
+    # working set, so together they never exceed it
+    limit = vm.memory_mib if s.round == 0 else vm.dirty_limit_mib
+    pending = min(limit, s.to_send + s.dirty)
     if mode == "pause":
         _begin_stopcopy(s, pending, "forced-pause")
     else:

@@ -490,9 +490,15 @@ def _mid_migration():
     return policy, s
 
 
+def _pending(s):
+    """After round 0, what is left and what was dirtied both lie in the working set."""
+    limit = WWS_VM.memory_mib if s.round == 0 else WWS_VM.dirty_limit_mib
+    return min(limit, s.to_send + s.dirty)
+
+
 def test_force_complete_pause():
     policy, s = _mid_migration()
-    pending = s.to_send + s.dirty
+    pending = _pending(s)
     forced = force_complete(WWS_VM, policy, s, "pause")
     assert forced.phase == STOPCOPY
     assert forced.completion == "forced-pause"
@@ -504,9 +510,16 @@ def test_force_complete_pause():
     assert end.wire_mib == approx(s.wire_mib + pending)
 
 
+def test_force_complete_pending_never_exceeds_the_working_set_after_round_0():
+    policy, s = _mid_migration()
+    assert s.round >= 1 and s.to_send + s.dirty > WWS_VM.wws_mib
+    end = advance(WWS_VM, policy, force_complete(WWS_VM, policy, s, "pause"), 100, math.inf)
+    assert end.downtime_s == approx(WWS_VM.wws_mib / 100)
+
+
 def test_force_complete_postcopy_switches_over_at_once():
     policy, s = _mid_migration()
-    pending = s.to_send + s.dirty
+    pending = _pending(s)
     forced = force_complete(WWS_VM, policy, s, "postcopy")
     assert forced.phase == POSTCOPY
     assert forced.completion == "forced-postcopy"
@@ -521,7 +534,7 @@ def test_force_complete_postcopy_switches_over_at_once():
 def test_force_complete_postcopy_with_switchover_cost():
     policy, s = _mid_migration()
     policy = CompletionPolicy(max_downtime_s=0.3, switchover_s=0.4)
-    pending = s.to_send + s.dirty
+    pending = _pending(s)
     forced = force_complete(WWS_VM, policy, s, "postcopy")
     assert forced.elapsed == s.elapsed
     assert forced.switchover_at == approx(s.elapsed + 0.4)
