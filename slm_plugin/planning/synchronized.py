@@ -51,8 +51,13 @@ from slm_plugin.scenario.model import Member, Scenario
 
 HOLD_MARGIN = 1.25  # a held member's cap over its dirty rate, so it keeps up
 MIN_TAU_S = 0.5  # never plan to finish sooner than this: caps stay finite
-MAX_LAMBDA = 0.9  # dirty rate over bandwidth beyond which a member is not expected to converge
-FIXED_POINT_PASSES = 4
+MAX_LAMBDA = 0.6  # dirty rate over spare bandwidth beyond which converging takes too many rounds
+TRICKLE_MIBPS = 1.0  # cap of a member that waits for its turn to converge
+
+
+BULK = "bulk"  # first pass (disk, then memory round 0)
+CONVERGE = "converge"  # later rounds, until the dirty set fits the downtime
+HOLD = "hold"  # converged and kept iterating until the group is released
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,85 +65,74 @@ class Flow:
     """One member's migration as the bandwidth solver sees it (payload MiB, MiB/s)."""
 
     name: str
-    remaining_mib: float  # payload still to send in this pass (disk, then memory round)
-    memory_pass_mib: float  # the part of it that is memory, dirtied while it is sent
-    dirtied_mib: float  # dirtied since the current memory round began: the next round
+    stage: str
+    remaining_mib: float  # first-pass payload still to send (bulk stage)
     dirty_mibps: float
-    wws_mib: float  # most memory that can be dirty at once
     wire_ratio: float
     route: tuple
-    first_pass: bool = False
-
-    def extra_mib(self, payload_mibps: float) -> float:
-        """Payload to re-send after this pass, at this bandwidth.
-
-        During the first pass nothing is counted: the dirty set it leaves is
-        re-planned when the pass ends, when every member's rate has changed.
-        Afterwards, the next round is what is dirty when this one ends (at most
-        W): min(W, S + lambda R), and the rounds after it shrink by lambda =
-        D/b, so they sum to next / (1 - lambda). A dirtier member thus gets the
-        larger share it needs to converge in as few rounds as the others.
-        """
-        if self.first_pass:
-            return 0.0
-        lam = min(self.dirty_mibps / max(payload_mibps, 1e-9), MAX_LAMBDA)
-        nxt = min(self.wws_mib, self.dirtied_mib + lam * self.memory_pass_mib)
-        return nxt / (1.0 - lam)
 
 
 def solve(flows: Sequence[Flow], capacity: dict) -> tuple[float, dict[str, float], set[str]]:
-    """Common finish ``tau``, a wire cap per flow, and the flows that cannot converge.
+    """Finish of the bulk stage ``tau``, a wire cap per flow, and flows that cannot converge.
 
-    Pure and O(flows x route length) per pass, with a few fixed-point passes
-    because the bytes re-sent depend on the bandwidth granted.
+    Bulk: caps in proportion to the first-pass bytes left, so that every first
+    pass ends at ``tau``, the earliest the busiest resource allows.
+    Converge: one member at a time gets what its resources have spare, the
+    least dirty first, because a held member costs its dirty rate for as long
+    as it waits and a member converging alone needs the fewest rounds. Others
+    wait at a trickle (their dirty set saturates at the working set; nothing
+    is gained by re-sending it slowly). Pure; O(flows x route length).
     """
     forced = _unconvergeable(flows, capacity)
     spare = dict(capacity)
-    moving = []
-    caps = {}
+    caps: dict[str, float] = {}
+
+    def take(f: Flow, cap: float) -> None:
+        caps[f.name] = cap
+        for r in f.route:
+            spare[r] -= cap
+
+    bulk = [f for f in flows if f.stage == BULK]
+    converging = [f for f in flows if f.stage == CONVERGE]
     for f in flows:
-        if f.remaining_mib > 0 or f.dirtied_mib > 0:
-            moving.append(f)
-            continue
-        caps[f.name] = max(HOLD_MARGIN * f.dirty_mibps * f.wire_ratio, 1.0)
-        for r in f.route:
-            spare[r] -= caps[f.name]
-    users: dict = {}
-    for f in moving:
-        for r in f.route:
-            users[r] = users.get(r, 0) + 1
-    # first guess: an equal share of the tightest resource each flow crosses
-    rate = {f.name: min(max(spare[r], 1e-6) / users[r] for r in f.route) / f.wire_ratio
-            for f in moving}
-    tau = MIN_TAU_S
-    for _ in range(FIXED_POINT_PASSES):
-        need = {f.name: f.remaining_mib + (0.0 if f.name in forced else f.extra_mib(rate[f.name]))
-                for f in moving}
+        if f.stage == HOLD:
+            take(f, f.dirty_mibps * f.wire_ratio)
+            caps[f.name] = max(HOLD_MARGIN * f.dirty_mibps * f.wire_ratio, TRICKLE_MIBPS)
+    if bulk:
+        for f in converging:
+            take(f, TRICKLE_MIBPS)
         load: Counter = Counter()
-        for f in moving:
+        for f in bulk:
             for r in f.route:
-                load[r] += need[f.name] * f.wire_ratio
+                load[r] += f.remaining_mib * f.wire_ratio
         tau = max([MIN_TAU_S] + [load[r] / max(spare[r], 1e-6) for r in load])
-        rate = {f.name: need[f.name] / tau for f in moving}
-    for f in moving:
-        caps[f.name] = rate[f.name] * f.wire_ratio
-    return tau, caps, forced
+        for f in bulk:
+            caps[f.name] = f.remaining_mib * f.wire_ratio / tau
+        return tau, caps, forced
+    order = sorted(converging, key=lambda f: (f.name in forced, f.dirty_mibps, f.name))
+    for f in order:
+        take(f, max(min(spare[r] for r in f.route), TRICKLE_MIBPS))
+    return MIN_TAU_S, caps, forced
 
 
 def _unconvergeable(flows: Sequence[Flow], capacity: dict) -> set[str]:
-    """Dirtiest members taken out until every resource can carry the others' dirtying."""
+    """Members that cannot converge once the less dirty ones before them are held.
+
+    Members converge in order of dirty rate, and each held member keeps using
+    its dirty rate until the release. A member whose dirty rate is close to
+    what is left on one of its resources would never converge: it is completed
+    by the stall policy at the release instead.
+    """
+    left = dict(capacity)
     forced: set[str] = set()
-    while True:
-        dirt: Counter = Counter()
-        for f in flows:
-            if f.name not in forced:
-                for r in f.route:
-                    dirt[r] += f.dirty_mibps * f.wire_ratio
-        full = [r for r, d in dirt.items() if d >= MAX_LAMBDA * capacity[r]]
-        if not full:
-            return forced
-        candidates = [f for f in flows if full[0] in f.route and f.name not in forced]
-        forced.add(max(candidates, key=lambda f: (f.dirty_mibps * f.wire_ratio, f.name)).name)
+    for f in sorted(flows, key=lambda f: (f.dirty_mibps * f.wire_ratio, f.name)):
+        d = f.dirty_mibps * f.wire_ratio
+        if any(d >= MAX_LAMBDA * left[r] for r in f.route):
+            forced.add(f.name)
+            continue
+        for r in f.route:
+            left[r] -= d
+    return forced
 
 
 class SynchronizedPlanner(Planner):
@@ -157,7 +151,7 @@ class SynchronizedPlanner(Planner):
 
     def initial_caps(self, scenario, wave, dest):
         capacity, routes = resources(scenario, wave, dest)
-        flows = [_flow(m, m.vm.memory_mib + m.vm.disk_mib, m.vm.memory_mib, 0.0, _dirty(m), r, True)
+        flows = [_flow(m, BULK, m.vm.memory_mib + m.vm.disk_mib, _dirty(m), r)
                  for m, r in zip(wave, routes, strict=True)]
         _, caps, _ = solve(flows, capacity)
         return caps
@@ -239,10 +233,8 @@ class SynchronizedPlanner(Planner):
             for mp, route in zip(live, routes, strict=True):
                 p = view.progress[mp.member]
                 m = members[mp.member]
-                dirty = _observed_dirty(m, p)
-                flows.append(_flow(m, _remaining(m, p), _memory_pass(m, p),
-                                   _dirtied(m, p, dirty, view.now), dirty, route,
-                                   p.round < 1))
+                flows.append(_flow(m, _stage(p), p.disk_remaining_mib + p.memory_remaining_mib,
+                                   _observed_dirty(m, p), route))
             _, wave_caps, forced = solve(flows, capacity)
             caps.update(wave_caps)
             unstarted = [mp for mp in wave
@@ -270,10 +262,14 @@ class SynchronizedPlanner(Planner):
                         notes=tuple(notes))
 
 
-def _flow(m: Member, remaining: float, memory_pass: float, dirtied: float, dirty: float,
-          route, first_pass: bool) -> Flow:
-    return Flow(m.name, remaining, memory_pass, dirtied, dirty, m.vm.dirty_limit_mib,
-                m.vm.wire_ratio, tuple(route), first_pass)
+def _flow(m: Member, stage: str, remaining: float, dirty: float, route) -> Flow:
+    return Flow(m.name, stage, remaining, dirty, m.vm.wire_ratio, tuple(route))
+
+
+def _stage(p: api.Progress) -> str:
+    if p.status == api.HELD:
+        return HOLD
+    return BULK if p.round < 1 else CONVERGE
 
 
 def _dirty(m: Member) -> float:
@@ -286,26 +282,6 @@ def _observed_dirty(m: Member, p: api.Progress) -> float:
     if p.round < 0:
         dirty += m.vm.disk_write_mibps
     return dirty
-
-
-def _memory_pass(m: Member, p: api.Progress) -> float:
-    if p.status == api.HELD:
-        return 0.0
-    return m.vm.memory_mib if p.round < 0 else p.memory_remaining_mib
-
-
-def _dirtied(m: Member, p: api.Progress, dirty: float, now: float) -> float:
-    """Estimate of what this round has dirtied so far (the cloud reports when it began)."""
-    if p.round < 0 or p.round_started_at is None or p.status == api.HELD:
-        return 0.0
-    return min(m.vm.dirty_limit_mib, dirty * max(now - p.round_started_at, 0.0))
-
-
-def _remaining(m: Member, p: api.Progress) -> float:
-    """First-pass payload still to send: the disk, then this memory round."""
-    if p.status == api.HELD:
-        return 0.0
-    return p.disk_remaining_mib + p.memory_remaining_mib
 
 
 def _stall_mode(scenario: Scenario) -> str:

@@ -95,6 +95,11 @@ class SimulatedCloud:
             self._capacity[(h.name, "in")] = h.nic_mibps
         for link in scenario.links:
             self._capacity[link.name] = link.capacity_mibps
+        self._site = {h.name: h.site for h in scenario.hosts}
+        self._traffic = [(g.name, a, b, rate) for g in scenario.groups for a, b, rate in g.traffic]
+        self.split_traffic_mib: dict[str, float] = {g.name: 0.0 for g in scenario.groups}
+        self._split_rates: dict[str, float] = {}  # group -> MiB/s its split traffic gets now
+        self._split_since = 0.0
         self._migs: dict[str, _Migration] = {}
         self._active: dict[str, _Migration] = {}
         self._events: list[tuple[float, int, str]] = []
@@ -198,6 +203,9 @@ class SimulatedCloud:
 
     def results(self) -> list[MemberResult]:
         self.progress()
+        rates = dict(self._split_rates)
+        self._account_split()
+        self._split_rates = rates
         out = []
         for name, mig in self._migs.items():
             st = mig.state
@@ -267,7 +275,16 @@ class SimulatedCloud:
     def _reassign(self) -> None:
         self._dirty = False
         migs = list(self._active.values())
-        rates = max_min_share([self._demand(m) for m in migs], [m.route for m in migs], self._capacity)
+        demands = [self._demand(m) for m in migs]
+        routes = [m.route for m in migs]
+        split = self._split_flows()
+        demands += [rate for _, rate, _ in split]
+        routes += [route for _, _, route in split]
+        rates = max_min_share(demands, routes, self._capacity)
+        self._account_split()
+        for (group, _, _), rate in zip(split, rates[len(migs):], strict=True):
+            self._split_rates[group] = self._split_rates.get(group, 0.0) + rate
+        rates = rates[:len(migs)]
         for mig, rate in zip(migs, rates, strict=True):
             if rate == mig.rate and mig.version:
                 continue
@@ -285,6 +302,39 @@ class SimulatedCloud:
         # migrations that finished while being synced above change the shares again
         if any(m.member.name not in self._active for m in migs):
             self._dirty = True
+
+    def _where(self, member: str) -> str:
+        mig = self._migs.get(member)
+        if mig is not None and mig.state.switched_over and mig.status != api.ABORTED:
+            return self._site[mig.dest]
+        return self._site[self._members[member].host]
+
+    def _split_flows(self) -> list[tuple[str, float, tuple]]:
+        """Traffic between members of a group that now run in different sites.
+
+        It crosses the WAN link and competes with the migrations: the cost of a
+        split cluster that COMMA calls performance degradation.
+        """
+        flows = []
+        for group, a, b, rate in self._traffic:
+            if a in self._migs:
+                self._sync(self._migs[a])
+            if b in self._migs:
+                self._sync(self._migs[b])
+            sa, sb = self._where(a), self._where(b)
+            if sa != sb:
+                link = self.scenario.link_between(sa, sb)
+                if link is not None:
+                    flows.append((group, rate, (link.name,)))
+        return flows
+
+    def _account_split(self) -> None:
+        """Add the split traffic carried since the last change of rates."""
+        dt = self._now - self._split_since
+        for group, rate in self._split_rates.items():
+            self.split_traffic_mib[group] += rate * dt
+        self._split_rates = {}
+        self._split_since = self._now
 
     def _progress(self, mig: _Migration) -> api.Progress:
         st = mig.state

@@ -19,11 +19,13 @@ class GroupMetrics:
     split_time_s: float  # last switchover - first switchover: time the cluster runs split
     makespan_s: float  # request (t=0) to last switchover
     eviction_time_s: float  # request until the last member's state has left its source
-    wan_mib: float
+    wan_mib: float  # migration bytes that crossed a WAN link
     max_downtime_s: float
+    split_traffic_mib: float = 0.0  # the group's own traffic that crossed the WAN while split
 
 
-def group_metrics(scenario: Scenario, results: Iterable[MemberResult]) -> list[GroupMetrics]:
+def group_metrics(scenario: Scenario, results: Iterable[MemberResult],
+                  split_traffic_mib: dict[str, float] | None = None) -> list[GroupMetrics]:
     by_group: dict[str, list[MemberResult]] = {}
     for r in results:
         by_group.setdefault(r.group, []).append(r)
@@ -44,6 +46,7 @@ def group_metrics(scenario: Scenario, results: Iterable[MemberResult]) -> list[G
             eviction_time_s=max(finish) if len(finish) == len(group.members) else float("inf"),
             wan_mib=sum(r.wire_mib for r in rs if r.crosses_wan),
             max_downtime_s=max((r.downtime_s or 0.0) for r in rs),
+            split_traffic_mib=(split_traffic_mib or {}).get(group.name, 0.0),
         ))
     return out
 
@@ -87,4 +90,5 @@ def summary(groups: Sequence[GroupMetrics]) -> dict[str, float]:
         "eviction_time_s": max((g.eviction_time_s for g in groups), default=0.0),
         "wan_mib": sum(g.wan_mib for g in groups),
         "max_downtime_s": max((g.max_downtime_s for g in groups), default=0.0),
+        "split_traffic_mib": sum(g.split_traffic_mib for g in groups),
     }

@@ -40,4 +40,4 @@ def simulate(scenario: Scenario, strategy: str, tick_s: float = 1.0, seed: int =
     outcome = loop.run()
     results = tuple(cloud.results())
     return Run(scenario, strategy, plan, outcome, results,
-               tuple(group_metrics(scenario, results)))
+               tuple(group_metrics(scenario, results, cloud.split_traffic_mib)))
