@@ -9,6 +9,7 @@ from slm_plugin.model.precopy import (
     VM,
     CompletionPolicy,
     advance,
+    bandwidth_for_deadline,
     predict,
     start,
 )
@@ -168,3 +169,58 @@ def test_state_at_t_has_elapsed_t(vm, policy, rate, frac, dt):
             # compared as instants: a guest whose disk phase nets 1e-16 MiB/s has an elapsed
             # too large for float to resolve dt, and that is float, not the model
             assert math.isclose(nxt.elapsed, s.elapsed + dt, rel_tol=REL, abs_tol=1e-9), nxt
+
+
+@settings(max_examples=150, deadline=None)
+@given(vms(), policies(), bandwidth, st.lists(st.floats(0.001, 100), min_size=1, max_size=30),
+       st.booleans())
+def test_steps_compose(vm, policy, rate, steps, hold):
+    """Advancing by dt1, dt2, ... is advancing once by their sum."""
+    once = advance(vm, policy, start(vm), rate, sum(steps), hold=hold)
+    s = start(vm)
+    for dt in steps:
+        s = advance(vm, policy, s, rate, dt, hold=hold)
+    assert (s.phase, s.round, s.completion, s.throttle) == (
+        once.phase, once.round, once.completion, once.throttle)
+    for name in ("elapsed", "wire_mib", "to_send", "dirty"):
+        assert math.isclose(getattr(s, name), getattr(once, name), rel_tol=REL, abs_tol=1e-6), name
+
+
+@settings(max_examples=150, deadline=None)
+@given(vms(), policies(), bandwidth, st.floats(0, 1, exclude_max=True))
+def test_predict_from_mid_migration(vm, policy, rate, frac):
+    """Predicting from where a migration got to agrees with predicting it from the start."""
+    whole = predict(vm, policy, rate)
+    assume(math.isfinite(whole.finish_s))
+    s = advance(vm, policy, start(vm), rate, frac * whole.finish_s)
+    assume(not s.finished)
+    rest = predict(vm, policy, rate, s)
+    assert rest.completion == whole.completion
+    assert math.isclose(s.elapsed + rest.finish_s, whole.finish_s, rel_tol=REL, abs_tol=1e-9)
+    assert math.isclose(s.wire_mib + rest.wire_mib, whole.wire_mib, rel_tol=REL, abs_tol=1e-9)
+    if not s.switched_over:
+        assert math.isclose(s.elapsed + rest.switchover_s, whole.switchover_s, rel_tol=REL,
+                            abs_tol=1e-9)
+        assert math.isclose(rest.downtime_s, whole.downtime_s, rel_tol=REL, abs_tol=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(vms(), policies(on_stall=st.sampled_from(("pause", "none")), auto_converge=st.just(False)),
+       st.floats(1, 3600), st.floats(0, 0.9))
+def test_bandwidth_for_deadline_is_the_least_rate(vm, policy, deadline, frac):
+    """Where switchover time falls with bandwidth (no post-copy, no auto-converge)."""
+    b = bandwidth_for_deadline(vm, policy, deadline)
+    if math.isinf(b):  # only when even 1e12 MiB/s is too slow (the switchover cost alone)
+        assert predict(vm, policy, 1e12).switchover_s > deadline
+        return
+    assert predict(vm, policy, b).switchover_s <= deadline
+    assert predict(vm, policy, 0.99 * b).switchover_s > deadline
+    # and from wherever the migration got to at that rate
+    s = advance(vm, policy, start(vm), b, frac * deadline)
+    assume(not s.switched_over)
+    left = deadline * (1 - frac)
+    b2 = bandwidth_for_deadline(vm, policy, left, s)
+    assert math.isfinite(b2)
+    assert predict(vm, policy, b2, s).switchover_s <= left
+    assert predict(vm, policy, 0.99 * b2, s).switchover_s > left
+    assert b2 <= b * (1 + 1e-3)  # on schedule at b, b still suffices
