@@ -629,6 +629,42 @@ def test_bandwidth_for_deadline_from_mid_migration():
     assert bandwidth_for_deadline(vm, policy, 60, s) < bandwidth_for_deadline(vm, policy, 60)
 
 
+# Where switchover time is not monotone in bandwidth. bandwidth_for_deadline bisects on the
+# assumption that it is; that holds for on_stall pause or none without auto-converge
+# (test_model_properties checks it), but not in the two cases below. Both are how the
+# policies behave, not rounding, so a planner must not read "the least rate" as "every
+# higher rate also meets the deadline" there.
+
+def test_postcopy_switchover_is_not_monotone_in_bandwidth():
+    # max_rounds 1: round 0 dirties 20 * 1024 / B MiB, which fits into 0.3 B only when
+    # B >= sqrt(20480 / 0.3) = 261.3 MiB/s. At 261 MiB/s the migration stalls and post-copy
+    # resumes the guest right after round 0 (1024/261 = 3.923 s); at 262 it converges and
+    # pauses for a stop-copy round first (1024/262 + 78.17/262 = 4.207 s).
+    vm = VM(memory_mib=1024, dirty_rate_mibps=20)
+    policy = CompletionPolicy(max_downtime_s=0.3, max_rounds=1, on_stall="postcopy")
+    slow, fast = predict(vm, policy, 261), predict(vm, policy, 262)
+    assert (slow.completion, fast.completion) == ("postcopy", "converged")
+    assert slow.switchover_s == approx(1024 / 261)
+    assert fast.switchover_s == approx(1024 / 262 + 20 * 1024 / 262**2)
+    assert fast.switchover_s > slow.switchover_s
+    assert fast.finish_s < slow.finish_s  # the finish (post-copy tail included) is monotone
+
+
+def test_auto_converge_switchover_is_not_monotone_in_bandwidth():
+    # D = 100: below 200 MiB/s every round dirties more than half of what it sent, so the
+    # guest is throttled after round 2 (lambda 0.5+ -> 0.4); at 200 MiB/s lambda is exactly
+    # 0.5, it is never throttled and needs more rounds.
+    vm = VM(memory_mib=65536, dirty_rate_mibps=100)
+    policy = CompletionPolicy(max_downtime_s=0.001, auto_converge=True)
+    slow, fast = predict(vm, policy, 199.9), predict(vm, policy, 200)
+    assert slow.converged and fast.converged
+    assert len(slow.rounds) < len(fast.rounds)
+    assert fast.switchover_s > slow.switchover_s + 10
+    # bandwidth_for_deadline still returns a rate that meets the deadline
+    b = bandwidth_for_deadline(vm, policy, 650)
+    assert predict(vm, policy, b).switchover_s <= 650
+
+
 @pytest.mark.parametrize("deadline", [0.0, -1.0, -math.inf])
 def test_bandwidth_for_no_time_is_infinite(deadline):
     vm = VM(memory_mib=1024, dirty_rate_mibps=20)
