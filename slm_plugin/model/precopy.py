@@ -206,8 +206,23 @@ def advance(
         elif s.phase == HELD:
             if math.isinf(left):
                 break
-            resend = min(payload, _dirty_rate(vm, s))
+            dirtying = _dirty_rate(vm, s)
+            fresh = min(vm.dirty_limit_mib, dirtying * policy.hold_sync_s)
+            if payload > dirtying and s.dirty > fresh:
+                # catch up on what a slower stretch left dirty
+                step = (s.dirty - fresh) / (payload - dirtying)
+                if step >= left:
+                    step = left
+                    s.dirty -= (payload - dirtying) * step
+                else:
+                    s.dirty = fresh
+                s.send(rate_mibps, step)
+                left -= step
+                continue
+            resend = min(payload, dirtying)
             s.send(resend * vm.wire_ratio, left)
+            # pages dirtied faster than they can be resent pile up
+            s.dirty = min(vm.dirty_limit_mib, s.dirty + (dirtying - resend) * left)
             left = 0
         else:  # STOPCOPY or POSTCOPY: drain what is left
             if s.phase == POSTCOPY and s.elapsed < s.switchover_at:
