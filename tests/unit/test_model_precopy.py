@@ -468,6 +468,37 @@ def test_hold_keeps_a_converged_migration_held_until_released():
     assert end.switchover_at == approx(s.elapsed + end.downtime_s)
 
 
+def test_held_migration_starved_of_bandwidth_piles_up_dirty_pages():
+    # regression: a held migration's dirty set used to stay at dirty_rate * hold_sync_s
+    # whatever the rate, so after a stretch below the dirty rate (shared link, rate 0)
+    # release promised a tiny downtime that the pages dirtied meanwhile make impossible
+    vm = VM(memory_mib=1024, dirty_rate_mibps=20)
+    policy = CompletionPolicy(max_downtime_s=0.3, hold_sync_s=0.1)
+    held = advance(vm, policy, start(vm), 100, 20, hold=True)
+    assert held.dirty == approx(2.0)
+
+    starved = advance(vm, policy, held, 5, 10, hold=True)  # 20 dirtied, 5 resent per second
+    assert starved.phase == HELD
+    assert starved.dirty == approx(2 + 15 * 10)
+    assert starved.wire_mib == approx(held.wire_mib + 5 * 10)
+    end = advance(vm, policy, release(vm, policy, starved), 100, math.inf)
+    assert end.downtime_s == approx(152 / 100)
+
+    # it never holds more than all of memory dirty
+    assert advance(vm, policy, held, 0, 1000, hold=True).dirty == approx(1024)
+
+    # given bandwidth again, it catches up at 100 - 20 MiB/s, then resends at the dirty rate
+    for dt in (1.0, 150 / 80, 10.0):
+        t = advance(vm, policy, starved, 100, dt, hold=True)
+        catch_up = min(dt, 150 / 80)
+        assert t.dirty == approx(max(2.0, 152 - 80 * dt))
+        assert t.wire_mib == approx(starved.wire_mib + 100 * catch_up + 20 * (dt - catch_up))
+        assert t.elapsed == approx(starved.elapsed + dt)
+    t = advance(vm, policy, starved, 100, 10, hold=True)
+    end = advance(vm, policy, release(vm, policy, t), 100, math.inf)
+    assert end.downtime_s == approx(2 / 100)
+
+
 def test_held_migration_switches_over_when_advanced_without_hold():
     vm = VM(memory_mib=1024, dirty_rate_mibps=20)
     policy = CompletionPolicy(max_downtime_s=0.3)
