@@ -115,6 +115,9 @@ class SimulatedCloud:
         m = self._member(member)
         if member in self._active:
             raise api.CloudError(f"{member} is already migrating")
+        before = self._migs.get(member)
+        if before is not None and before.status in api.RESUMED:
+            raise api.CloudError(f"{member} already migrated to {before.dest}")
         if destination not in self._hosts:
             raise api.CloudError(f"{member}: destination host {destination!r} does not exist")
         if destination == m.host:
