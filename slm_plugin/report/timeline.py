@@ -266,7 +266,7 @@ def _draw_panel(ax, run: Run, lay: _Layout, x_end: float) -> None:
     if ticks:
         ax.vlines([t for t, _ in ticks], [y - _TICK_H / 2 for _, y in ticks],
                   [y + _TICK_H / 2 for _, y in ticks], colors=SWITCHOVER, linewidth=1.6,
-                  zorder=4)
+                  zorder=4, gid="switchover")
     if crosses:
         ax.plot([t for t, _ in crosses], [y for _, y in crosses], linestyle="none",
                 marker="x", markersize=7, markeredgewidth=1.8, color=GAVE_UP, zorder=4)
@@ -303,7 +303,7 @@ def _draw_split(ax, span: _GroupSpan, x_end: float) -> None:
     top, bottom = span.header_y - 0.5, span.last_y + 0.5
     # behind the bars, so that their shades stay true; it shows between them
     ax.add_patch(Rectangle((x0, top), x1 - x0, bottom - top, facecolor=SPLIT, alpha=0.15,
-                           edgecolor="none", zorder=1))
+                           edgecolor="none", zorder=1, gid="split-band"))
     ax.vlines([x0, x1], top, bottom, colors=SPLIT, linewidth=0.9, alpha=0.7, zorder=3)
     # centred on the band, unless that would push it out of the panel
     middle, room = (x0 + x1) / 2, 0.06 * x_end
