@@ -97,6 +97,7 @@ class SimulatedCloud:
             self._capacity[link.name] = link.capacity_mibps
         self._site = {h.name: h.site for h in scenario.hosts}
         self._traffic = [(g.name, a, b, rate) for g in scenario.groups for a, b, rate in g.traffic]
+        self._talkers = {name for _, a, b, _ in self._traffic for name in (a, b)}
         self.split_traffic_mib: dict[str, float] = {g.name: 0.0 for g in scenario.groups}
         self._split_rates: dict[str, float] = {}  # group -> MiB/s its split traffic gets now
         self._split_since = 0.0
@@ -301,6 +302,12 @@ class SimulatedCloud:
             end = model.advance(mig.vm, self.policy, mig.state, rate, math.inf, hold=mig.held)
             if end.phase != mig.state.phase and (end.phase in (precopy.DONE, precopy.HELD)):
                 when = self._now + max(end.elapsed - mig.state.elapsed, 1e-9)
+                heapq.heappush(self._events, (when, mig.version, mig.member.name))
+            if (mig.member.name in self._talkers and not mig.state.switched_over
+                    and end.switched_over and end.switchover_at < end.elapsed):
+                # a post-copy switchover by the stall policy moves the guest before the
+                # migration ends: its group's split traffic changes at that instant
+                when = self._now + max(end.switchover_at - mig.state.elapsed, 1e-9)
                 heapq.heappush(self._events, (when, mig.version, mig.member.name))
         # migrations that finished while being synced above change the shares again
         if any(m.member.name not in self._active for m in migs):
