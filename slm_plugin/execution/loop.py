@@ -94,7 +94,7 @@ class ControlLoop:
                 return self._outcome("failed", ticks)
             if not self._remaining(progress, wanted):
                 return self._outcome("failed", ticks)
-            view = View(self.scenario, self.plan, self.cloud.now(), progress)
+            view = View(self.scenario, self.plan, self.cloud.now(), self._planner_view(progress))
             self._apply(self.planner.decide(view), progress)
             self.cloud.wait(self.tick_s)
             ticks += 1
@@ -140,6 +140,14 @@ class ControlLoop:
         for name, p in progress.items():
             if p.status in (api.MIGRATING, api.HELD):
                 self._act(name, self.cloud.abort, name)
+
+    def _planner_view(self, progress):
+        """Progress as the planner sees it: a start the cloud refused counts as a failed
+        migration, so the planner neither proposes it again nor keeps a slot free for it."""
+        refused = {name: api.Progress(name, api.FAILED, 0.0, 0.0, 0, 0.0, 0.0, None,
+                                      self.cloud.now())
+                   for name in self._errors if name not in progress}
+        return {**progress, **refused} if refused else progress
 
     def _remaining(self, progress, wanted) -> bool:
         """Whether anything can still happen (a member that failed to start never will)."""
