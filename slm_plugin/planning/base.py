@@ -37,8 +37,8 @@ class Planner:
         """Waves of members, in the order they start."""
         return [[m for g in moving_groups(scenario) for m in g.members]]
 
-    def initial_caps(self, scenario: Scenario, wave: list[Member],
-                     dest: dict[str, str]) -> dict[str, float | None]:
+    def initial_caps(self, scenario: Scenario, wave: list[Member], dest: dict[str, str],
+                     hosts: dict) -> dict[str, float | None]:
         return dict.fromkeys((m.name for m in wave), None)
 
     def plan(self, scenario: Scenario) -> Plan:
@@ -46,11 +46,12 @@ class Planner:
         dest = place(scenario)
         waves = self.order(scenario)
         policy = scenario.limits.policy
+        hosts = {h.name: h for h in scenario.hosts}
         rows, notes = [], []
         t = 0.0
         for w, wave in enumerate(waves):
-            caps = self.initial_caps(scenario, wave, dest)
-            rates = estimate_rates(scenario, wave, dest, caps)
+            caps = self.initial_caps(scenario, wave, dest, hosts)
+            rates = estimate_rates(scenario, wave, dest, caps, hosts)
             end = t
             for m in wave:
                 p = model.predict(m.vm, policy, rates[m.name])
@@ -61,7 +62,7 @@ class Planner:
                     predicted_downtime_s=p.downtime_s, predicted_wire_mib=p.wire_mib,
                     completion=p.completion,
                 ))
-                if p.completion not in ("converged", "never"):
+                if p.completion not in ("converged", "never") and not self.uses_hold:
                     notes.append(f"{m.name} does not converge at {rates[m.name]:.0f} MiB/s; "
                                  f"it will be completed by {p.completion}")
                 end = max(end, t + p.finish_s)
@@ -116,17 +117,20 @@ class Planner:
 
 
 def estimate_rates(scenario: Scenario, wave: list[Member], dest: dict[str, str],
-                   caps: dict[str, float | None]) -> dict[str, float]:
+                   caps: dict[str, float | None], hosts: dict | None = None) -> dict[str, float]:
     """Fair-share rate each member of a wave gets when they all run at once."""
-    capacity, routes = resources(scenario, wave, dest)
+    capacity, routes = resources(scenario, wave, dest, hosts)
     demands = [math.inf if caps.get(m.name) is None else caps[m.name] for m in wave]
     rates = max_min_share(demands, routes, capacity)
     return {m.name: r for m, r in zip(wave, rates, strict=True)}
 
 
-def resources(scenario: Scenario, members, dest: dict[str, str]):
-    """Capacities and, per member, the resources its migration crosses."""
-    hosts = {h.name: h for h in scenario.hosts}
+def resources(scenario: Scenario, members, dest: dict[str, str], hosts: dict | None = None):
+    """Capacities and, per member, the resources its migration crosses.
+
+    ``hosts`` (name -> Host) saves rebuilding the index when called in a loop.
+    """
+    hosts = hosts or {h.name: h for h in scenario.hosts}
     capacity: dict[object, float] = {}
     routes = []
     for m in members:

@@ -7,6 +7,8 @@ host name. The soft policies are kept when possible and relaxed otherwise.
 
 from __future__ import annotations
 
+import heapq
+
 from slm_plugin.planning.plan import PlanError
 from slm_plugin.scenario.model import Group, Scenario
 
@@ -25,11 +27,16 @@ def place(scenario: Scenario) -> dict[str, str]:
     free = {h.name: (h.memory_mib if h.memory_mib is not None else float("inf"))
             for h in candidates}
     dest: dict[str, str] = {}
+    hosts = _Hosts(free)
+    sites = {h.name: h.site for h in scenario.hosts}
     for group in sorted(moving_groups(scenario), key=_group_size, reverse=True):
         for m in group.members:
+            if req.to_site and sites[m.host] == req.to_site:
+                raise PlanError(f"{group.name}/{m.name} is already in target site {req.to_site}; "
+                                "pick another site or name target hosts")
             if m.host in free:
                 raise PlanError(f"{group.name}/{m.name} is already on target host {m.host}")
-        dest.update(_place_group(group, free))
+        dest.update(_place_group(group, hosts))
     return dest
 
 
@@ -49,40 +56,57 @@ def _group_size(group: Group) -> float:
     return sum(m.vm.memory_mib for m in group.members)
 
 
-def _place_group(group: Group, free: dict[str, float]) -> dict[str, str]:
+class _Hosts:
+    """Target hosts by free memory, roomiest first (ties by name): O(log n) a pick."""
+
+    def __init__(self, free: dict[str, float]):
+        self.heap = [(-room, name) for name, room in free.items()]
+        heapq.heapify(self.heap)
+
+    def roomiest(self) -> float:
+        return -self.heap[0][0] if self.heap else 0.0
+
+    def take(self, need: float, avoid=()) -> str | None:
+        skipped = []
+        chosen = None
+        while self.heap:
+            neg, name = heapq.heappop(self.heap)
+            if -neg < need:
+                skipped.append((neg, name))
+                break  # the roomiest left cannot hold it: none can
+            if name in avoid:
+                skipped.append((neg, name))
+                continue
+            chosen = name
+            heapq.heappush(self.heap, (neg + need, name))
+            break
+        for item in skipped:
+            heapq.heappush(self.heap, item)
+        return chosen
+
+
+def _place_group(group: Group, hosts: _Hosts) -> dict[str, str]:
     members = sorted(group.members, key=lambda m: (-m.vm.memory_mib, m.name))
     if group.policy in ("affinity", "soft-affinity"):
         need = sum(m.vm.memory_mib for m in members)
-        host = _roomiest(free, need, ())
+        host = hosts.take(need)
         if host is not None:
-            free[host] -= need
             return {m.name: host for m in members}
         if group.policy == "affinity":
             raise PlanError(f"group {group.name} (affinity) needs one host with {need:.0f} MiB "
-                            f"free in the target; the roomiest has {max(free.values()):.0f} MiB")
+                            f"free in the target; the roomiest has {hosts.roomiest():.0f} MiB")
     out: dict[str, str] = {}
     used: set[str] = set()
     for m in members:
         avoid = used if group.policy in ("anti-affinity", "soft-anti-affinity") else ()
-        host = _roomiest(free, m.vm.memory_mib, avoid)
+        host = hosts.take(m.vm.memory_mib, avoid)
         if host is None and group.policy == "soft-anti-affinity":
-            host = _roomiest(free, m.vm.memory_mib, ())
+            host = hosts.take(m.vm.memory_mib)
         if host is None:
             why = (f"anti-affinity needs {len(members)} distinct target hosts with room"
                    if group.policy == "anti-affinity" else "no target host has room")
             raise PlanError(f"group {group.name}: cannot place {m.name} "
                             f"({m.vm.memory_mib:.0f} MiB): {why}")
-        free[host] -= m.vm.memory_mib
         used.add(host)
         out[m.name] = host
     return out
-
-
-def _roomiest(free: dict[str, float], need: float, avoid) -> str | None:
-    best = None
-    for host in sorted(free):
-        if host in avoid or free[host] < need:
-            continue
-        if best is None or free[host] > free[best]:
-            best = host
-    return best

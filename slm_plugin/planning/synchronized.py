@@ -149,8 +149,8 @@ class SynchronizedPlanner(Planner):
         )
         return [list(g.members) for g in groups]
 
-    def initial_caps(self, scenario, wave, dest):
-        capacity, routes = resources(scenario, wave, dest)
+    def initial_caps(self, scenario, wave, dest, hosts):
+        capacity, routes = resources(scenario, wave, dest, hosts)
         flows = [_flow(m, BULK, m.vm.memory_mib + m.vm.disk_mib, _dirty(m), r)
                  for m, r in zip(wave, routes, strict=True)]
         _, caps, _ = solve(flows, capacity)
@@ -160,8 +160,10 @@ class SynchronizedPlanner(Planner):
         plan = super().plan(scenario)
         stall = _stall_mode(scenario)
         rows = list(plan.members)
-        for w in {m.wave for m in rows}:
-            idx = [i for i, m in enumerate(rows) if m.wave == w]
+        waves: dict[int, list[int]] = {}
+        for i, m in enumerate(rows):
+            waves.setdefault(m.wave, []).append(i)
+        for idx in waves.values():
             together = max(rows[i].predicted_switchover_s for i in idx)
             for i in idx:
                 completion = rows[i].completion
@@ -222,6 +224,7 @@ class SynchronizedPlanner(Planner):
         notes: list[str] = []
         mode = _stall_mode(scenario)
         dest = view.plan.destinations
+        hosts = {h.name: h for h in scenario.hosts}
         for wave in by_wave.values():
             live = [mp for mp in wave
                     if mp.member in view.progress
@@ -229,7 +232,8 @@ class SynchronizedPlanner(Planner):
             if not live:
                 continue
             flows = []
-            capacity, routes = resources(scenario, [members[mp.member] for mp in live], dest)
+            capacity, routes = resources(scenario, [members[mp.member] for mp in live], dest,
+                                         hosts)
             for mp, route in zip(live, routes, strict=True):
                 p = view.progress[mp.member]
                 m = members[mp.member]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from slm_plugin import planning
@@ -41,3 +42,27 @@ def simulate(scenario: Scenario, strategy: str, tick_s: float = 1.0, seed: int =
     results = tuple(cloud.results())
     return Run(scenario, strategy, plan, outcome, results,
                tuple(group_metrics(scenario, results, cloud.split_traffic_mib)))
+
+
+def forecast(scenario: Scenario, strategy: str, tick_s: float = 1.0) -> Plan:
+    """The strategy's plan with its figures predicted by simulating it.
+
+    The simulation runs on the scenario's own estimates (no noise), with the
+    same planner and control loop that will run for real, so the prediction
+    includes re-planning, holds and the release, which no closed form does.
+    """
+    run = simulate(scenario, strategy, tick_s=tick_s)
+    by_name = {r.member: r for r in run.results}
+    rows = []
+    for m in run.plan.members:
+        r = by_name.get(m.member)
+        if r is None or r.switchover_s is None:
+            rows.append(m)
+            continue
+        rows.append(dataclasses.replace(
+            m, predicted_start_s=r.start_s, predicted_switchover_s=r.switchover_s,
+            predicted_downtime_s=r.downtime_s or 0.0, predicted_wire_mib=r.wire_mib,
+            completion=r.completion,
+        ))
+    notes = run.plan.notes + tuple(n for n in run.outcome.notes if n not in run.plan.notes)
+    return dataclasses.replace(run.plan, members=tuple(rows), notes=notes)

@@ -1,0 +1,1 @@
+"""The engine: runs migration jobs and records them."""

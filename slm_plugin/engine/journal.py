@@ -1,0 +1,96 @@
+"""Write a job's story to the database as the control loop observes it.
+
+The loop reports progress every tick; the journal records only changes: a
+member's state moving forward, its switchover instant, bytes and downtime,
+with one event per change, so the database tells what happened and when.
+Cloud time (seconds since the job started) becomes wall-clock time from the
+job's creation, so a simulated job reads like a real one.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from slm_plugin.db import api as db
+from slm_plugin.db import states
+from slm_plugin.execution import cloud as api
+from slm_plugin.planning.plan import Plan
+
+# cloud status -> member state; a held member released goes on to switch over
+_STATE = {
+    api.MIGRATING: states.MIGRATING,
+    api.HELD: states.HELD,
+    api.SWITCHED_OVER: states.SWITCHED_OVER,
+    api.COMPLETED: states.SWITCHED_OVER,
+    api.ABORTED: states.ABORTED,
+    api.FAILED: states.FAILED,
+}
+
+
+class Journal:
+    def __init__(self, context, plan: Plan, group_id: str, group_name: str,
+                 request: dict, epoch: datetime.datetime | None = None):
+        self.context = context
+        self.epoch = epoch or datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        job = db.create_job(context, {
+            "server_group_id": group_id, "server_group_name": group_name,
+            "strategy": plan.strategy, "request": request, "plan": _plan_dict(plan),
+        }, members=[{"server_id": m.member, "name": m.member, "source_host": m.source,
+                     "destination_host": m.destination} for m in plan.members])
+        self.job_id = job.id
+        self.member_ids = {m.server_id: m.id for m in db.list_members(context, job.id)}
+        self._state = dict.fromkeys(self.member_ids, states.QUEUED)
+        db.update_job(context, self.job_id, {"status": states.PLANNING})
+        db.update_job(context, self.job_id, {"status": states.RUNNING})
+        self.event("job.started", {"members": len(self.member_ids)}, at=0.0)
+
+    def at(self, seconds: float) -> datetime.datetime:
+        return self.epoch + datetime.timedelta(seconds=seconds)
+
+    def event(self, kind: str, detail=None, member: str | None = None, at: float = 0.0):
+        db.add_event(self.context, self.job_id, kind, detail,
+                     member_id=self.member_ids.get(member) if member else None, at=self.at(at))
+
+    def observe(self, now: float, progress: dict[str, api.Progress]) -> None:
+        for name, p in progress.items():
+            new = _STATE.get(p.status)
+            old = self._state.get(name)
+            if new is None or old is None or new == old:
+                continue
+            if new not in states.MEMBER_TRANSITIONS[old]:
+                continue  # e.g. released from held: it is still on its way to switch over
+            values = {"state": new}
+            if old == states.QUEUED:
+                values["started_at"] = self.at(p.started_at)
+            if new == states.SWITCHED_OVER:
+                values["switchover_at"] = self.at(p.switchover_at or now)
+                values["downtime_ms"] = round((p.downtime_s or 0.0) * 1000)
+                values["bytes_transferred"] = round(p.wire_mib * 1024 * 1024)
+            db.update_member(self.context, self.member_ids[name], values)
+            self._state[name] = new
+            self.event(f"member.{new}", {"wire_mib": round(p.wire_mib, 1)}, member=name,
+                       at=p.switchover_at if new == states.SWITCHED_OVER else now)
+
+    def finish(self, status: str, now: float, error: str | None = None) -> None:
+        final = {"completed": states.COMPLETED, "aborted": states.ABORTED}.get(status,
+                                                                               states.FAILED)
+        values = {"status": final}
+        if error:
+            values["error"] = error
+        db.update_job(self.context, self.job_id, values)
+        self.event(f"job.{final}", at=now)
+
+
+def _plan_dict(plan: Plan) -> dict:
+    return {
+        "strategy": plan.strategy,
+        "lower_bound_s": plan.lower_bound_s,
+        "notes": list(plan.notes),
+        "members": [{
+            "member": m.member, "group": m.group, "source": m.source,
+            "destination": m.destination, "wave": m.wave, "cap_mibps": m.cap_mibps,
+            "predicted_switchover_s": m.predicted_switchover_s,
+            "predicted_downtime_s": m.predicted_downtime_s,
+            "predicted_wire_mib": m.predicted_wire_mib, "completion": m.completion,
+        } for m in plan.members],
+    }
