@@ -141,6 +141,7 @@ class SynchronizedPlanner(Planner):
 
     def __init__(self, window: int | None = None):
         super().__init__(window=window)
+        self._wave_cache = None
 
     def order(self, scenario: Scenario) -> list[list[Member]]:
         groups = sorted(
@@ -190,27 +191,48 @@ class SynchronizedPlanner(Planner):
 
     def open_waves(self, view: View) -> set[int]:
         """A group starts once every earlier group sharing a resource with it has resumed."""
-        hosts = {h.name: h for h in view.scenario.hosts}
+        waves, conflicts = self._waves(view)
+        resumed = {}
+        for w, names in waves.items():
+            resumed[w] = all(
+                (p := view.progress.get(n)) is not None
+                and (p.status in api.RESUMED or p.status in api.FINAL) for n in names)
+        return {w for w in waves if all(resumed[e] for e in conflicts[w])}
+
+    def _waves(self, view: View):
+        """Members per wave, and the earlier waves each one shares a resource with.
+
+        Depends on the plan only, so it is worked out once per plan.
+        """
+        if self._wave_cache is not None and self._wave_cache[0] is view.plan:
+            return self._wave_cache[1]
+        hosts = {h.name: h.site for h in view.scenario.hosts}
+        waves: dict[int, list[str]] = {}
         used: dict[int, set] = {}
-        resumed: dict[int, bool] = {}
         for mp in view.plan.members:
+            waves.setdefault(mp.wave, []).append(mp.member)
             res = used.setdefault(mp.wave, set())
             res.update({(mp.source, "out"), (mp.destination, "in")})
-            a, b = hosts[mp.source].site, hosts[mp.destination].site
+            a, b = hosts[mp.source], hosts[mp.destination]
             if a != b:
                 res.add(tuple(sorted((a, b))))
-            p = view.progress.get(mp.member)
-            done = p is not None and (p.status in api.RESUMED or p.status in api.FINAL)
-            resumed[mp.wave] = resumed.get(mp.wave, True) and done
-        open_ = set()
-        for w in sorted(used):
-            if all(resumed[e] or not (used[e] & used[w]) for e in used if e < w):
-                open_.add(w)
-        return open_
+        order = sorted(used)
+        conflicts = {w: [e for e in order if e < w and used[e] & used[w]] for w in order}
+        members = {m.name: m for m in view.scenario.members()}
+        planned = [members[mp.member] for mp in view.plan.members]
+        capacity, routes = resources(view.scenario, planned, view.plan.destinations)
+        route = {m.name: r for m, r in zip(planned, routes, strict=True)}
+        self._wave_cache = (view.plan, (waves, conflicts), (members, capacity, route))
+        return waves, conflicts
+
+    def _routes(self, view: View):
+        """Members by name, resource capacities and each member's route, once per plan."""
+        self._waves(view)
+        return self._wave_cache[2]
 
     def decide(self, view: View) -> Decision:
         scenario = view.scenario
-        members = {m.name: m for m in scenario.members()}
+        members, capacity, route_of = self._routes(view)
         waves = self.open_waves(view)
         by_wave: dict[int, list] = {}
         for mp in view.plan.members:
@@ -223,8 +245,6 @@ class SynchronizedPlanner(Planner):
         force: list[tuple[str, str]] = []
         notes: list[str] = []
         mode = _stall_mode(scenario)
-        dest = view.plan.destinations
-        hosts = {h.name: h for h in scenario.hosts}
         for wave in by_wave.values():
             live = [mp for mp in wave
                     if mp.member in view.progress
@@ -232,13 +252,11 @@ class SynchronizedPlanner(Planner):
             if not live:
                 continue
             flows = []
-            capacity, routes = resources(scenario, [members[mp.member] for mp in live], dest,
-                                         hosts)
-            for mp, route in zip(live, routes, strict=True):
+            for mp in live:
                 p = view.progress[mp.member]
                 m = members[mp.member]
                 flows.append(_flow(m, _stage(p), p.disk_remaining_mib + p.memory_remaining_mib,
-                                   _observed_dirty(m, p), route))
+                                   _observed_dirty(m, p), route_of[mp.member]))
             _, wave_caps, forced = solve(flows, capacity)
             caps.update(wave_caps)
             unstarted = [mp for mp in wave

@@ -198,8 +198,15 @@ class SimulatedCloud:
             when, _, name = heapq.heappop(self._events)
             self._now = max(self._now, when)
             mig = self._migs[name]
+            before = (mig.state.phase, mig.state.switched_over)
             self._sync(mig)
-            self._touch(mig)  # its demand changed (finished or held)
+            after = (mig.state.phase, mig.state.switched_over)
+            if after[0] in (precopy.DONE, precopy.HELD) or after[1] != before[1]:
+                self._touch(mig)  # its demand or its site changed: shares change
+            elif mig.member.name in self._active:
+                self._seq += 1
+                mig.version = self._seq
+                self._schedule(mig)  # just the end of a round: only its next boundary
 
     def idle(self) -> bool:
         """True when nothing is migrating that could make progress by itself."""
@@ -265,6 +272,30 @@ class SimulatedCloud:
         else:
             mig.status = api.MIGRATING
 
+    def _schedule(self, mig: _Migration) -> None:
+        """Queue the next instant its phase or round ends at its current rate.
+
+        Rounds end often and cheaply (only this migration changes); when one
+        ends in a phase that changes its demand, the shares are recomputed.
+        """
+        st = mig.state
+        payload = mig.rate / mig.vm.wire_ratio
+        if st.phase == precopy.DISK:
+            net = payload - mig.vm.disk_write_mibps
+            wait = st.to_send / net if net > 0 else None
+        elif st.phase == precopy.MEMORY:
+            wait = st.to_send / payload if payload > 0 else None
+        elif st.phase in (precopy.STOPCOPY, precopy.POSTCOPY):
+            end = model.advance(mig.vm, self.policy, st, mig.rate, math.inf, hold=mig.held)
+            wait = end.elapsed - st.elapsed if end.phase == precopy.DONE else None
+            if st.switchover_at is not None and st.switchover_at > st.elapsed:
+                wait = st.switchover_at - st.elapsed  # the guest moves before the tail ends
+        else:  # HELD: changes only when someone acts on it
+            wait = None
+        if wait is not None:
+            heapq.heappush(self._events,
+                           (self._now + max(wait, 1e-9), mig.version, mig.member.name))
+
     def _touch(self, mig: _Migration) -> None:
         """Its state changed outside the event schedule: re-plan its next event."""
         mig.version = 0
@@ -299,16 +330,7 @@ class SimulatedCloud:
             mig.history.append((self._now, rate))
             self._seq += 1
             mig.version = self._seq
-            end = model.advance(mig.vm, self.policy, mig.state, rate, math.inf, hold=mig.held)
-            if end.phase != mig.state.phase and (end.phase in (precopy.DONE, precopy.HELD)):
-                when = self._now + max(end.elapsed - mig.state.elapsed, 1e-9)
-                heapq.heappush(self._events, (when, mig.version, mig.member.name))
-            if (mig.member.name in self._talkers and not mig.state.switched_over
-                    and end.switched_over and end.switchover_at < end.elapsed):
-                # a post-copy switchover by the stall policy moves the guest before the
-                # migration ends: its group's split traffic changes at that instant
-                when = self._now + max(end.switchover_at - mig.state.elapsed, 1e-9)
-                heapq.heappush(self._events, (when, mig.version, mig.member.name))
+            self._schedule(mig)
         # migrations that finished while being synced above change the shares again
         if any(m.member.name not in self._active for m in migs):
             self._dirty = True
