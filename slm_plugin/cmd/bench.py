@@ -100,7 +100,7 @@ def tick_speed(migrations: int, repeat: int) -> dict:
 def simulator_speed(migrations: int) -> dict:
     """Whole runs: simulated migrations per wall second, simulated over wall time."""
     # a link wide enough that the migrations finish in about a simulated hour
-    scenario = synthetic.generate(migrations // 10, 10, link_mibps=2.5 * migrations)
+    scenario = synthetic.generate(migrations // 10, 10, link_mibps=20.0 * migrations)
     t = time.perf_counter()
     run = simulate(scenario, "parallel", dirty_noise=0.1)
     wall = time.perf_counter() - t
