@@ -32,9 +32,11 @@ class Run:
 
 
 def simulate(scenario: Scenario, strategy: str, tick_s: float = 1.0, seed: int = 0,
-             dirty_noise: float = 0.0, observer=None, deadline_s: float = 7 * 86400.0) -> Run:
+             dirty_noise: float = 0.0, observer=None, deadline_s: float = 7 * 86400.0,
+             plan: Plan | None = None) -> Run:
+    """Plan (unless given the plan) and run one strategy in a fresh simulated cloud."""
     planner = planning.get(strategy)
-    plan = planner.plan(scenario)
+    plan = plan or planner.plan(scenario)
     cloud = SimulatedCloud(scenario, seed=seed, dirty_noise=dirty_noise)
     loop = ControlLoop(cloud, scenario, planner, plan, tick_s=tick_s, deadline_s=deadline_s,
                        observer=observer)
