@@ -138,6 +138,7 @@ def _unconvergeable(flows: Sequence[Flow], capacity: dict) -> set[str]:
 class SynchronizedPlanner(Planner):
     name = "synchronized"
     uses_hold = True
+    postcopy_switchover = False
 
     def __init__(self, window: int | None = None):
         super().__init__(window=window)
@@ -261,6 +262,8 @@ class SynchronizedPlanner(Planner):
             caps.update(wave_caps)
             unstarted = [mp for mp in wave
                          if mp.member not in view.progress and mp.member not in starting]
+            if self.postcopy_switchover:
+                forced = {mp.member for mp in live}  # all switch over by post-copy
             ready = all(
                 view.progress[mp.member].status == api.HELD
                 or (mp.member in forced and view.progress[mp.member].round >= 1)
@@ -272,6 +275,9 @@ class SynchronizedPlanner(Planner):
                     notes.append(f"wave {wave[0].wave}: host limits keep "
                                  f"{len(unstarted)} member(s) waiting; releasing the others")
                 for mp in live:
+                    if self.postcopy_switchover:
+                        force.append((mp.member, "postcopy"))  # held or not: resume now
+                        continue
                     hold[mp.member] = False
                     if mp.member in forced and view.progress[mp.member].status != api.HELD:
                         force.append((mp.member, mode))
@@ -280,6 +286,9 @@ class SynchronizedPlanner(Planner):
                     hold[mp.member] = True
         for name, _, _ in start:
             hold[name] = True
+        for name, p in view.progress.items():
+            if p.status == api.SWITCHED_OVER:
+                caps[name] = None  # a post-copy tail: the guest waits for its pages
         return Decision(start=tuple(start), caps=caps, hold=hold, force=tuple(force),
                         notes=tuple(notes))
 
@@ -309,3 +318,18 @@ def _observed_dirty(m: Member, p: api.Progress) -> float:
 def _stall_mode(scenario: Scenario) -> str:
     on_stall = scenario.limits.policy.on_stall
     return on_stall if on_stall in ("pause", "postcopy") else "postcopy"
+
+
+class SynchronizedPostcopyPlanner(SynchronizedPlanner):
+    """Synchronized, switching the whole group over by post-copy as the bulk passes end.
+
+    No convergence stage: when every first pass is done, every member resumes at
+    the destination in the same tick and pulls its remaining dirty pages (at
+    most its working set) afterwards. The group switches over at about the
+    lower bound on makespan with near-zero downtime; the price is post-copy's:
+    guests fault pages across the WAN during the tail, and a link failure in
+    the tail loses them. For operators who already allow post-copy.
+    """
+
+    name = "synchronized-postcopy"
+    postcopy_switchover = True
