@@ -25,7 +25,7 @@ from slm_plugin.scenario import loader
 from slm_plugin.scenario.model import Group, Host, Limits, Link, Member, Request, Scenario
 
 approx = pytest.approx
-PLANNERS = ["bounded", "evict", "parallel", "sequential", "synchronized"]
+PLANNERS = ["bounded", "evict", "parallel", "sequential", "synchronized", "synchronized-postcopy"]
 SHIPPED = sorted(loader.shipped())
 
 
