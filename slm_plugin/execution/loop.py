@@ -140,6 +140,9 @@ class ControlLoop:
         for name, p in progress.items():
             if p.status in (api.MIGRATING, api.HELD):
                 self._act(name, self.cloud.abort, name)
+        if self.observer:
+            # its last look would otherwise show the members still migrating
+            self.observer(self.cloud.now(), self.cloud.progress())
 
     def _planner_view(self, progress):
         """Progress as the planner sees it: a start the cloud refused counts as a failed
