@@ -57,19 +57,27 @@ class Journal:
             old = self._state.get(name)
             if new is None or old is None or new == old:
                 continue
+            if old == states.QUEUED and new not in states.MEMBER_TRANSITIONS[old]:
+                # started and got further between two looks (a small member, a long
+                # tick): record the start, or the member would stay queued for good
+                self._record(name, p, states.MIGRATING, p.started_at)
+                old = states.MIGRATING
             if new not in states.MEMBER_TRANSITIONS[old]:
                 continue  # e.g. released from held: it is still on its way to switch over
-            values = {"state": new}
-            if old == states.QUEUED:
-                values["started_at"] = self.at(p.started_at)
-            if new == states.SWITCHED_OVER:
-                values["switchover_at"] = self.at(p.switchover_at or now)
-                values["downtime_ms"] = round((p.downtime_s or 0.0) * 1000)
-                values["bytes_transferred"] = round(p.wire_mib * 1024 * 1024)
-            db.update_member(self.context, self.member_ids[name], values)
-            self._state[name] = new
-            self.event(f"member.{new}", {"wire_mib": round(p.wire_mib, 1)}, member=name,
-                       at=p.switchover_at if new == states.SWITCHED_OVER else now)
+            self._record(name, p, new, now)
+
+    def _record(self, name: str, p: api.Progress, new: str, now: float) -> None:
+        values = {"state": new}
+        if self._state[name] == states.QUEUED:
+            values["started_at"] = self.at(p.started_at)
+        if new == states.SWITCHED_OVER:
+            values["switchover_at"] = self.at(p.switchover_at or now)
+            values["downtime_ms"] = round((p.downtime_s or 0.0) * 1000)
+            values["bytes_transferred"] = round(p.wire_mib * 1024 * 1024)
+        db.update_member(self.context, self.member_ids[name], values)
+        self._state[name] = new
+        self.event(f"member.{new}", {"wire_mib": round(p.wire_mib, 1)}, member=name,
+                   at=p.switchover_at if new == states.SWITCHED_OVER else now)
 
     def finish(self, status: str, now: float, error: str | None = None) -> None:
         final = {"completed": states.COMPLETED, "aborted": states.ABORTED}.get(status,
