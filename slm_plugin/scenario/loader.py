@@ -384,20 +384,10 @@ class _Builder:
         for i, raw in enumerate(items):
             path = f"links[{i}]"
             raw = self.mapping(raw, path, _LINK_FIELDS, "a link")
-            a, b = self.pair(raw["between"], f"{path}.between", "sites")
-            for j, site in enumerate((a, b)):
-                if site not in sites:
-                    self.fail(
-                        f"{path}.between[{j}]",
-                        f"site {site!r} does not exist (sites: {_listing(sites)})",
-                    )
-            key = frozenset((a, b))
-            if key in where:
-                self.fail(
-                    f"{path}.between",
-                    f"a link between {a} and {b} is already given at {where[key]}",
-                )
-            where[key] = path
+            a, b = self.ends(
+                raw, path, "sites", sites, where, "a link",
+                lambda site: f"site {site!r} does not exist (sites: {_listing(sites)})",
+            )
             capacity = self.number(
                 raw["capacity_mibps"], f"{path}.capacity_mibps", "MiB/s", strict=True,
             )
@@ -506,24 +496,27 @@ class _Builder:
         for i, raw in enumerate(items):
             item = f"{path}[{i}]"
             raw = self.mapping(raw, item, _TRAFFIC_FIELDS, "a traffic entry")
-            a, b = self.pair(raw["between"], f"{item}.between", "members")
-            for j, member in enumerate((a, b)):
-                if member not in names:
-                    self.fail(
-                        f"{item}.between[{j}]",
-                        f"{member!r} is not a member of group {group!r}"
-                        f" (members: {_listing(names)})",
-                    )
-            key = frozenset((a, b))
-            if key in where:
-                self.fail(
-                    f"{item}.between",
-                    f"traffic between {a} and {b} is already given at {where[key]}",
-                )
-            where[key] = item
+            a, b = self.ends(
+                raw, item, "members", names, where, "traffic",
+                lambda member: f"{member!r} is not a member of group {group!r}"
+                f" (members: {_listing(names)})",
+            )
             rate = self.number(raw["mibps"], f"{item}.mibps", "MiB/s", strict=True)
             flows.append((a, b, rate))
         return tuple(flows)
+
+    def ends(self, raw, path: str, kind: str, known, seen: dict, what: str, unknown):
+        """The two ends of a link or a traffic entry: both known, the pair given once."""
+        a, b = self.pair(raw["between"], f"{path}.between", kind)
+        for j, end in enumerate((a, b)):
+            if end not in known:
+                self.fail(f"{path}.between[{j}]", unknown(end))
+        key = frozenset((a, b))
+        if key in seen:
+            self.fail(f"{path}.between",
+                      f"{what} between {a} and {b} is already given at {seen[key]}")
+        seen[key] = path
+        return a, b
 
     def request(
         self, value: Any, sites: tuple[str, ...], hosts: tuple[Host, ...],
