@@ -312,8 +312,12 @@ def bandwidth_for_deadline(
 ) -> float:
     """The least wire rate at which the guest resumes at the destination by ``deadline_s``.
 
-    Switchover time falls monotonically with bandwidth, so bisection finds it.
-    Returns inf for a deadline of zero or less.
+    Bisection on the rate. It finds the least rate when switchover time falls
+    monotonically with bandwidth, as it does with the pause and none stall
+    policies. With post-copy or auto-converge a little less bandwidth can
+    finish sooner (a stall resumes the guest at once; more throttling means
+    fewer rounds); there the answer meets the deadline but may not be the
+    least rate that does. Returns inf for a deadline of zero or less.
     """
     if deadline_s <= 0:
         return math.inf
