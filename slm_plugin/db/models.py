@@ -50,6 +50,7 @@ class Job(TimestampMixin, Base):
     __table_args__ = (
         sa.Index(None, 'status'),
         sa.Index(None, 'server_group_id'),
+        sa.Index(None, 'status', 'lease_expires_at'),
     )
 
     id: orm.Mapped[str] = orm.mapped_column(sa.String(36), primary_key=True)
@@ -115,3 +116,23 @@ class JobEvent(Base):
     at: orm.Mapped[datetime.datetime] = orm.mapped_column(DateTime, nullable=False, default=_utcnow)
     kind: orm.Mapped[str] = orm.mapped_column(sa.String(64), nullable=False)
     detail: orm.Mapped[dict | None] = orm.mapped_column(db_types.JsonEncodedDict)
+
+
+class JobLock(Base):
+    """A server group or a server that an unfinished job is moving.
+
+    ``name`` is ``group:<id>`` or ``server:<id>``; the primary key makes a
+    second job for the same group or server fail, whoever asks first wins.
+    The locks go when the job reaches a final status.
+    """
+
+    __tablename__ = 'job_locks'
+    __table_args__ = (
+        sa.Index(None, 'job_id'),
+    )
+
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    job_id: orm.Mapped[str] = orm.mapped_column(
+        sa.String(36), sa.ForeignKey('jobs.id', ondelete='CASCADE'), nullable=False)
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(
+        DateTime, nullable=False, default=_utcnow)

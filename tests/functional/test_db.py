@@ -14,7 +14,7 @@ from slm_plugin.db import exception, migration, models, states
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(120)]
 
-SLM_TABLES = {'jobs', 'job_members', 'job_events'}
+SLM_TABLES = {'jobs', 'job_members', 'job_events', 'job_locks'}
 
 
 def _migrated_context(url):
@@ -52,7 +52,7 @@ def _job_values(**overrides):
 def test_migrations_up_and_down(db_url):
     assert migration.version(db_url) is None
     migration.upgrade(db_url)
-    assert migration.version(db_url) == migration.head() == '0001'
+    assert migration.version(db_url) == migration.head() == '0002'
     assert SLM_TABLES <= migration.table_names(db_url)
 
     # The migrations create exactly what the models describe.
