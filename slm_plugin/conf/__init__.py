@@ -6,12 +6,22 @@ is all it takes to have every option registered, as in Nova and Watcher.
 
 from oslo_config import cfg
 
-from slm_plugin.conf import agent, api, database, engine, maintenance, messaging, planning, service
+from slm_plugin.conf import (
+    agent,
+    api,
+    database,
+    engine,
+    maintenance,
+    messaging,
+    planning,
+    service,
+    simulation,
+)
 
 CONF = cfg.CONF
 
 # Order matters only for the sample file, which follows opts.list_opts().
-MODULES = (service, api, engine, agent, planning, maintenance, database, messaging)
+MODULES = (service, api, engine, agent, planning, maintenance, database, messaging, simulation)
 
 
 def register_opts(conf):

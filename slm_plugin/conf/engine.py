@@ -53,6 +53,55 @@ engine_opts = [
         help='What the engine does with the rest of a group when the migration of one '
         'member fails.',
     ),
+    cfg.StrOpt(
+        'cloud',
+        default='simulated',
+        help='Cloud the engine migrates servers in: the name of a driver in the '
+        '``slm_plugin.clouds`` entry point namespace. ``simulated`` runs a simulated '
+        'cloud built from ``scenario`` inside the engine (it ends with the engine, so '
+        'another engine cannot take its jobs over); ``simulated-rpc`` drives the '
+        'simulated cloud of a separate ``slm-sim-cloud`` process, shared by every '
+        'engine and API; a Nova driver drives a real cloud.',
+    ),
+    cfg.StrOpt(
+        'scenario',
+        default='hadoop',
+        help='For the simulated clouds: the scenario they simulate, a YAML file or the '
+        'name of a scenario shipped with slm_plugin (hadoop, three-tier-web, '
+        'database-heavy, maintenance-site). Its server groups are the groups the API '
+        'accepts, its sites the availability zones and aggregates.',
+    ),
+    cfg.FloatOpt(
+        'lease_duration',
+        default=30.0,
+        min=1.0,
+        help='Seconds an engine owns a job without renewing its lease; it renews it at '
+        'every control tick. When an engine stops renewing (it died, or lost the '
+        'database), another engine takes the job over once the lease has expired. '
+        'Keep it well above ``control_tick`` plus the longest call to the cloud; a '
+        'shorter lease resumes the jobs of a dead engine sooner.',
+    ),
+    cfg.FloatOpt(
+        'scan_interval',
+        default=5.0,
+        min=0.1,
+        help='Seconds between two looks of an engine for jobs that nobody runs: new jobs '
+        'whose RPC message was lost, and jobs of engines whose lease has expired.',
+    ),
+    cfg.IntOpt(
+        'max_jobs',
+        default=100,
+        min=1,
+        help='Largest number of jobs one engine runs at once; it leaves further jobs to '
+        'other engines, or to later.',
+    ),
+    cfg.IntOpt(
+        'max_interruptions',
+        default=5,
+        min=1,
+        help='Times a job may be interrupted by an unexpected error (the cloud or the '
+        'database not answering) and resumed before the engine marks it failed.',
+    ),
 ]
 
 

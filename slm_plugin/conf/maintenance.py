@@ -56,6 +56,24 @@ maintenance_opts = [
         'no server group, one by one. Leave it off when another tool already drains '
         'hosts.',
     ),
+    cfg.StrOpt(
+        'notification_topic',
+        default='versioned_notifications',
+        help='Topic Nova sends its versioned notifications to (Nova\'s '
+        '``[notifications] versioned_notifications_topics``). The engines listen to '
+        'its ``service.update`` notifications.',
+    ),
+    cfg.StrOpt(
+        'notification_exchange',
+        default='nova',
+        help='Exchange Nova sends its notifications on (Nova\'s ``control_exchange``).',
+    ),
+    cfg.StrOpt(
+        'target_availability_zone',
+        help='Availability zone the server groups of a host under maintenance go to. '
+        'Unset, the cloud driver chooses: for the simulated clouds, the site the '
+        'scenario\'s request names, or another site than the host\'s.',
+    ),
 ]
 
 
