@@ -1,0 +1,41 @@
+"""What slm-api, slm-engine and slm-sim-cloud share: configuration, logging, signals."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from oslo_log import log as logging
+
+import slm_plugin.conf
+
+CONF = slm_plugin.conf.CONF
+# oslo.log prints a context's resource_uuid with this format: the engine puts
+# the job id there, so every log line of a job's thread names the job.
+JOB_FORMAT = '[job %(uuid)s] '
+
+
+def prepare(argv, prog: str):
+    """Parse the command line and configuration files; set up logging. The configuration."""
+    logging.register_options(CONF)
+    CONF.set_default('instance_uuid_format', JOB_FORMAT)
+    CONF(sys.argv[1:] if argv is None else argv, project='slm', prog=prog)
+    logging.setup(CONF, prog)
+    return CONF
+
+
+def wait_for_signal() -> int:
+    """Block until SIGTERM or SIGINT; the signal number."""
+    got = threading.Event()
+    caught = []
+
+    def handler(signum, frame):
+        caught.append(signum)
+        got.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+    while not got.wait(1.0):
+        pass
+    return caught[0]

@@ -1,0 +1,99 @@
+"""Cloud drivers: what the API and the engines need from a cloud, loaded by name.
+
+A driver (entry point namespace ``slm_plugin.clouds``, chosen by ``[engine]
+cloud``) answers three questions the control loop does not ask:
+
+* which server group a request names, and which servers are in it
+  (``find_group``, ``groups_on_host``);
+* what the planner should know to move it to a target (``scenario``: sites,
+  hosts, links, the group's guests and the request), raising InvalidTarget
+  for a target that does not exist;
+* which :class:`slm_plugin.execution.cloud.Cloud` drives the migrations
+  (``cloud``), shared by every job of the engine.
+
+The scenario's member names are the keys the Cloud reports progress under;
+``ServerInfo.name`` must be that key. ``Cloud.now()`` must be a clock every
+engine reads alike (seconds since a fixed instant), because an engine that
+takes a job over measures the job's time from the instant its first owner
+started it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stevedore import driver, extension
+
+NAMESPACE = 'slm_plugin.clouds'
+
+
+class GroupNotFound(LookupError):
+    """No server group of that id or name."""
+
+
+class InvalidTarget(ValueError):
+    """The requested destination does not exist or cannot take the group."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    server_id: str
+    name: str  # the member's key in the scenario and in Cloud.progress()
+    host: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    id: str
+    name: str
+    policy: str
+    servers: tuple[ServerInfo, ...]
+
+
+class CloudDriver:
+    """Base of the cloud drivers; a driver is built with the service's ConfigOpts."""
+
+    #: Whether the migrations outlive this process: another engine driving the
+    #: same cloud sees them. Without it, a job whose members started cannot be
+    #: taken over by another engine (it would start them again).
+    shared = True
+    #: Cloud seconds per wall-clock second; None for a cloud whose clock moves
+    #: only when the loop waits on it (a bare simulation).
+    time_scale: float | None = 1.0
+
+    def __init__(self, conf):
+        self.conf = conf
+
+    def find_group(self, ref: str) -> GroupInfo:
+        raise NotImplementedError
+
+    def groups_on_host(self, host: str) -> list[GroupInfo]:
+        raise NotImplementedError
+
+    def scenario(self, group: GroupInfo, target: dict, options: dict):
+        raise NotImplementedError
+
+    def evacuation_target(self, host: str, zone: str | None = None) -> dict:
+        """Where the groups of a host under maintenance go (a request ``target``)."""
+        return {'availability_zone': zone} if zone else {}
+
+    def cloud(self):
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the driver holds (connections, threads)."""
+
+
+def names() -> list[str]:
+    return sorted(extension.ExtensionManager(NAMESPACE).names())
+
+
+def load(conf, name: str | None = None) -> CloudDriver:
+    """The driver ``name`` (``[engine] cloud`` by default), built with conf."""
+    name = name or conf.engine.cloud
+    known = names()
+    if name not in known:
+        raise ValueError(f'unknown cloud driver {name!r} ([engine] cloud); installed: '
+                         f'{", ".join(known) or "none"}')
+    return driver.DriverManager(NAMESPACE, name, invoke_on_load=True,
+                                invoke_args=(conf,)).driver

@@ -1,0 +1,188 @@
+"""The simulated cloud in a process of its own (slm-sim-cloud), driven over RPC.
+
+A simulation inside an engine dies with the engine, and with it the
+migrations it was running: nothing would be left for another engine to take
+over. slm-sim-cloud plays the part of the real cloud instead: it outlives the
+engines, every engine and API reads the same scenario from the configuration,
+and the engines call it over oslo.messaging as they would call Nova and the
+agents. ``[engine] cloud = simulated-rpc`` selects it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import oslo_messaging as messaging
+from oslo_log import log as logging
+
+from slm_plugin import context as slm_context
+from slm_plugin.common import messaging as rpc
+from slm_plugin.engine.clouds import CloudDriver
+from slm_plugin.engine.clouds.simulated import (
+    PacedCloud,
+    ScenarioGroups,
+    build_paced_cloud,
+    load_configured_scenario,
+)
+from slm_plugin.execution import cloud as api
+
+LOG = logging.getLogger(__name__)
+
+RPC_VERSION = '1.0'
+
+
+class SimCloudEndpoint:
+    """The RPC face of a PacedCloud; every answer carries the cloud's clock."""
+
+    target = messaging.Target(version=RPC_VERSION)
+
+    def __init__(self, cloud: PacedCloud):
+        self.cloud = cloud
+
+    def _answer(self, **values):
+        return dict(values, now=self.cloud.now())
+
+    def now(self, ctxt):
+        return self._answer()
+
+    def progress(self, ctxt, members=None):
+        wanted = set(members) if members is not None else None
+        progress = self.cloud.progress(wanted)
+        return self._answer(progress={n: dataclasses.asdict(p) for n, p in progress.items()})
+
+    def start(self, ctxt, member, destination, cap_mibps):
+        self.cloud.start(member, destination, cap_mibps)
+        return self._answer()
+
+    def set_cap(self, ctxt, member, cap_mibps):
+        self.cloud.set_cap(member, cap_mibps)
+        return self._answer()
+
+    def hold(self, ctxt, member, held):
+        self.cloud.hold(member, held)
+        return self._answer()
+
+    def force_complete(self, ctxt, member, mode):
+        self.cloud.force_complete(member, mode)
+        return self._answer()
+
+    def abort(self, ctxt, member):
+        self.cloud.abort(member)
+        return self._answer()
+
+    def stats(self, ctxt):
+        return self.cloud.stats()
+
+
+class RemoteCloud:
+    """A Cloud whose migrations run in slm-sim-cloud.
+
+    ``now()`` does not cost a call: it extrapolates the clock of the last
+    answer with the local monotonic clock and the simulation speed.
+    """
+
+    def __init__(self, conf, speed: float):
+        self.speed = speed
+        self._client = rpc.get_rpc_client(conf, conf.simulation.topic,
+                                          version=RPC_VERSION,
+                                          timeout=conf.simulation.call_timeout)
+        self._context = slm_context.get_admin_context()
+        self._lock = threading.Lock()
+        self._clock = None  # (cloud seconds, local monotonic) of the last answer
+
+    def _call(self, method, **kwargs):
+        try:
+            answer = self._client.call(self._context, method, **kwargs)
+        except messaging.RemoteError as exc:
+            if exc.exc_type == 'CloudError':
+                raise api.CloudError(exc.value) from None
+            raise
+        with self._lock:
+            self._clock = (answer['now'], time.monotonic())
+        return answer
+
+    def now(self) -> float:
+        with self._lock:
+            clock = self._clock
+        if clock is None:
+            return self._call('now')['now']
+        seconds, at = clock
+        return seconds + (time.monotonic() - at) * self.speed
+
+    def start(self, member, destination, cap_mibps):
+        self._call('start', member=member, destination=destination, cap_mibps=cap_mibps)
+
+    def set_cap(self, member, cap_mibps):
+        self._call('set_cap', member=member, cap_mibps=cap_mibps)
+
+    def hold(self, member, held):
+        self._call('hold', member=member, held=held)
+
+    def force_complete(self, member, mode):
+        self._call('force_complete', member=member, mode=mode)
+
+    def abort(self, member):
+        self._call('abort', member=member)
+
+    def progress(self, members=None) -> dict[str, api.Progress]:
+        answer = self._call('progress', members=sorted(members) if members else None)
+        return {name: api.Progress(**p) for name, p in answer['progress'].items()}
+
+    def wait(self, seconds):
+        time.sleep(seconds / self.speed)
+
+    def stats(self) -> dict:
+        return self._call('stats')
+
+
+class RemoteSimulatedCloudDriver(CloudDriver):
+    """``[engine] cloud = simulated-rpc``: the simulation of a slm-sim-cloud process."""
+
+    shared = True
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self.time_scale = conf.simulation.speed
+        self._groups = ScenarioGroups(load_configured_scenario(conf))
+        self._cloud = None
+        self._lock = threading.Lock()
+
+    def find_group(self, ref):
+        return self._groups.find_group(ref)
+
+    def groups_on_host(self, host):
+        return self._groups.groups_on_host(host)
+
+    def scenario(self, group, target, options):
+        return self._groups.scenario(group, target, options)
+
+    def evacuation_target(self, host, zone=None):
+        return self._groups.evacuation_target(host, zone)
+
+    def cloud(self):
+        with self._lock:
+            if self._cloud is None:
+                self._cloud = RemoteCloud(self.conf, self.time_scale)
+            return self._cloud
+
+
+class SimCloudService:
+    """slm-sim-cloud: serve one simulation of ``[engine] scenario`` on ``[simulation] topic``."""
+
+    def __init__(self, conf):
+        self.conf = conf
+        self.scenario = load_configured_scenario(conf)
+        self.cloud = build_paced_cloud(conf, self.scenario)
+        self._server = rpc.get_rpc_server(conf, conf.simulation.topic,
+                                          [SimCloudEndpoint(self.cloud)])
+
+    def start(self):
+        self._server.start()
+        LOG.info('Simulating %s at %.3g times real time on topic %s',
+                 self.scenario.name, self.cloud.speed, self.conf.simulation.topic)
+
+    def stop(self):
+        self._server.stop()
+        self._server.wait()

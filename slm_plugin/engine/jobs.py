@@ -1,0 +1,68 @@
+"""Turning a request (from the API or the maintenance hook) into a job, or into a dry-run plan."""
+
+from __future__ import annotations
+
+from oslo_log import log as logging
+
+from slm_plugin import planning
+from slm_plugin.db import api as db
+from slm_plugin.db import coordination
+from slm_plugin.engine.runner import plan_to_dict
+from slm_plugin.simulation.runner import forecast
+
+LOG = logging.getLogger(__name__)
+
+
+class UnknownStrategy(ValueError):
+    pass
+
+
+def _strategy(conf, request) -> str:
+    strategy = request.get('strategy') or conf.engine.default_strategy
+    known = planning.names()
+    if strategy not in known:
+        raise UnknownStrategy(f'Unknown strategy {strategy}; choose one of: '
+                              f'{", ".join(known)}.')
+    return strategy
+
+
+def submit(context, conf, driver, request: dict, requested_by: str, reason: str | None = None):
+    """Create the pending job of a request: {group, target?, strategy?, options?}.
+
+    Raises clouds.GroupNotFound, clouds.InvalidTarget, UnknownStrategy and
+    coordination.JobConflict; nothing is created then.
+    """
+    group = driver.find_group(request['group'])
+    target = request.get('target') or {}
+    options = request.get('options') or {}
+    strategy = _strategy(conf, request)
+    driver.scenario(group, target, options)  # the target exists and can take the group
+    stored = {'group': request['group'], 'target': target, 'options': options,
+              'requested_by': requested_by}
+    if reason:
+        stored['reason'] = reason
+    values = {'server_group_id': group.id, 'server_group_name': group.name,
+              'strategy': strategy, 'request': stored}
+    members = [{'server_id': s.server_id, 'name': s.name, 'source_host': s.host}
+               for s in group.servers]
+    job = coordination.create_job(context, values, members)
+    db.add_event(context, job.id, 'job.created',
+                 {'by': requested_by, 'reason': reason, 'project_id': context.project_id,
+                  'user_id': context.user_id})
+    LOG.info('Job %s created for server group %s (%s) by %s', job.id, group.name, group.id,
+             requested_by)
+    return job
+
+
+def dry_run(conf, driver, request: dict) -> dict:
+    """The plan a request would run, with figures predicted by simulating it; nothing is stored."""
+    group = driver.find_group(request['group'])
+    target = request.get('target') or {}
+    options = request.get('options') or {}
+    strategy = _strategy(conf, request)
+    scenario = driver.scenario(group, target, options)
+    tick_s = conf.engine.control_tick * (driver.time_scale or 1.0)
+    plan = planning.get(strategy).plan(scenario)  # PlanError says why it cannot be planned
+    predicted = forecast(scenario, strategy, tick_s=tick_s)
+    return {'group': group, 'strategy': strategy, 'target': target, 'options': options,
+            'plan': plan_to_dict(plan, predicted)}

@@ -1,0 +1,194 @@
+"""slm-engine: receive jobs over RPC, run them, take over those of engines that died.
+
+Several engines may run against one database and one message bus. Each job
+runs in one engine at a time, the one holding its lease (see
+slm_plugin.db.coordination); an engine
+
+* claims a job when it is told about it (RPC cast ``job_created`` on
+  ``[engine] topic``) and, every ``[engine] scan_interval``, claims any
+  unfinished job whose lease is free: new jobs whose message was lost, and
+  jobs whose engine stopped renewing their lease;
+* runs each job in a thread of its own (slm_plugin.engine.runner), renewing
+  the lease at every control tick;
+* on a clean stop leaves its jobs at their next tick, migrations untouched,
+  and frees their leases so that another engine takes them over at once.
+
+With ``[maintenance] enabled`` it also listens to Nova's ``service.update``
+notifications (slm_plugin.engine.maintenance).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import oslo_messaging as messaging
+from oslo_log import log as logging
+
+from slm_plugin import context as slm_context
+from slm_plugin.common import messaging as rpc
+from slm_plugin.db import api as db
+from slm_plugin.db import coordination
+from slm_plugin.engine import clouds, jobs
+from slm_plugin.engine.notifications import JobNotifier
+from slm_plugin.engine.rpcapi import RPC_VERSION
+from slm_plugin.engine.runner import JobRunner
+
+LOG = logging.getLogger(__name__)
+
+
+def database_manager(conf):
+    """A transaction context manager of the service's own for ``[database] connection``."""
+    d = conf.database
+    kwargs = {'max_pool_size': d.max_pool_size, 'max_overflow': d.max_overflow,
+              'pool_timeout': d.pool_timeout, 'connection_recycle_time':
+              d.connection_recycle_time, 'max_retries': d.max_retries}
+    if d.connection.startswith('sqlite'):
+        kwargs = {}
+    return db.create_context_manager(d.connection, **kwargs)
+
+
+class EngineEndpoint:
+    target = messaging.Target(version=RPC_VERSION)
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def job_created(self, ctxt, job_id):
+        self.engine.try_claim(job_id)
+
+    def ping(self, ctxt):
+        return {'host': self.engine.host, 'jobs': sorted(self.engine.running_jobs())}
+
+
+class EngineService:
+    def __init__(self, conf, driver=None, notifier=None, db_manager=None):
+        self.conf = conf
+        self.host = conf.host
+        self.driver = driver or clouds.load(conf)
+        self.notifier = notifier or JobNotifier(conf, self.host)
+        self.db = db_manager or database_manager(conf)
+        self._own_db = db_manager is None
+        self._runners: dict[str, JobRunner] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._scanner = None
+        self._server = None
+        self._listener = None
+
+    def context(self, **kwargs):
+        return slm_context.RequestContext(is_admin=True, overwrite=False,
+                                          db_connection=self.db, **kwargs)
+
+    # -- life --------------------------------------------------------------------------------
+
+    def start(self):
+        self._server = rpc.get_rpc_server(self.conf, self.conf.engine.topic,
+                                          [EngineEndpoint(self)], server=self.host)
+        self._server.start()
+        if self.conf.maintenance.enabled:
+            from slm_plugin.engine import maintenance
+            self._listener = maintenance.listener(self.conf, self)
+            self._listener.start()
+        self._scanner = threading.Thread(target=self._scan_loop, name='slm-engine-scan',
+                                         daemon=True)
+        self._scanner.start()
+        LOG.info('Engine %s started: topic %s, cloud %s, lease %.1f s, tick %.2f s',
+                 self.host, self.conf.engine.topic, self.conf.engine.cloud,
+                 self.conf.engine.lease_duration, self.conf.engine.control_tick)
+
+    def stop(self, timeout: float | None = None):
+        """Stop taking jobs and leave the running ones to other engines."""
+        self._stopping.set()
+        for thing in (self._listener, self._server):
+            if thing is not None:
+                thing.stop()
+                thing.wait()
+        if self._scanner is not None:
+            self._scanner.join()
+        with self._lock:
+            runners = list(self._runners.values())
+            threads = list(self._threads.values())
+        for runner in runners:
+            runner.stop()
+        wait = timeout if timeout is not None else 5 * self.conf.engine.control_tick + 10
+        for thread in threads:
+            thread.join(wait)
+        if self._own_db:
+            self.db.dispose_pool()
+        self.driver.close()
+        LOG.info('Engine %s stopped', self.host)
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def running_jobs(self):
+        with self._lock:
+            return list(self._runners)
+
+    def try_claim(self, job_id: str) -> bool:
+        """Run the job here if its lease is free and this engine has room."""
+        with self._lock:
+            if (self._stopping.is_set() or job_id in self._runners
+                    or len(self._runners) >= self.conf.engine.max_jobs):
+                return False
+            claimed = coordination.claim_job(self.context(), job_id, self.host,
+                                             self.conf.engine.lease_duration)
+            if claimed is None:
+                return False
+            _, previous = claimed
+            runner = JobRunner(self, job_id, previous)
+            thread = threading.Thread(target=runner.run, name=f'slm-job-{job_id[:8]}',
+                                      daemon=True)
+            self._runners[job_id] = runner
+            self._threads[job_id] = thread
+        thread.start()
+        return True
+
+    def runner_done(self, runner: JobRunner):
+        with self._lock:
+            self._runners.pop(runner.job_id, None)
+            self._threads.pop(runner.job_id, None)
+
+    def scan(self) -> int:
+        """Claim the unfinished jobs nobody holds; how many this engine took."""
+        with self._lock:
+            room = self.conf.engine.max_jobs - len(self._runners)
+        if room <= 0:
+            return 0
+        taken = 0
+        for job_id in coordination.claimable_jobs(self.context(), room):
+            taken += self.try_claim(job_id)
+        return taken
+
+    def _scan_loop(self):
+        while not self._stopping.is_set():
+            try:
+                self.scan()
+            except Exception:
+                LOG.exception('Looking for jobs to run failed; trying again in %.1f s',
+                              self.conf.engine.scan_interval)
+            self._stopping.wait(self.conf.engine.scan_interval)
+
+    # -- maintenance -------------------------------------------------------------------------
+
+    def evacuate_host(self, host: str, reason: str) -> list[str]:
+        """Create a job for every server group with a member on host; their ids."""
+        created = []
+        zone = self.conf.maintenance.target_availability_zone
+        for group in self.driver.groups_on_host(host):
+            request = {'group': group.id, 'target': self.driver.evacuation_target(host, zone)}
+            ctxt = self.context()
+            try:
+                job = jobs.submit(ctxt, self.conf, self.driver, request,
+                                  requested_by='maintenance',
+                                  reason=f'host {host} disabled: {reason}')
+            except coordination.JobConflict as exc:
+                LOG.info('Host %s under maintenance: %s', host, exc)
+                continue
+            except (clouds.InvalidTarget, jobs.UnknownStrategy) as exc:
+                LOG.error('Host %s under maintenance: cannot move server group %s: %s',
+                          host, group.name, exc)
+                continue
+            created.append(job.id)
+            self.try_claim(job.id)
+        return created
