@@ -13,6 +13,7 @@ from slm_plugin.conf import (
     engine,
     maintenance,
     messaging,
+    nova,
     planning,
     service,
     simulation,
@@ -21,7 +22,8 @@ from slm_plugin.conf import (
 CONF = cfg.CONF
 
 # Order matters only for the sample file, which follows opts.list_opts().
-MODULES = (service, api, engine, agent, planning, maintenance, database, messaging, simulation)
+MODULES = (service, api, engine, agent, planning, maintenance, database, messaging, simulation,
+           nova)
 
 
 def register_opts(conf):

@@ -1,0 +1,109 @@
+"""[nova] options: how SLM reaches Nova, and what Nova cannot tell it.
+
+Nova knows the servers, their flavors, hosts and availability zones; it does
+not know how fast the hosts' migration NICs and the links between the sites
+are, nor how fast the guests dirty their memory. Those come from here (or from
+the per-host agent, when one is deployed).
+"""
+
+from oslo_config import cfg
+
+nova_group = cfg.OptGroup(
+    'nova',
+    title='Nova options',
+    help='How SLM talks to the Compute API through openstacksdk, and the capacities '
+    'Nova does not know that the planner needs.',
+)
+
+nova_opts = [
+    cfg.StrOpt(
+        'cloud',
+        default='envvars',
+        help='Entry of clouds.yaml (or ``envvars`` for the OS_* environment variables) '
+        'with the credentials SLM uses. They need the admin role: SLM reads the hosts '
+        'of servers, lists compute services and live-migrates servers to a named '
+        'host.',
+    ),
+    cfg.StrOpt(
+        'region_name',
+        help='Region of the Compute endpoint, where the credentials reach several.',
+    ),
+    cfg.FloatOpt(
+        'host_nic_mibps',
+        default=1192.0,
+        min=0.001,
+        help='Migration bandwidth of every compute host, in MiB/s each way (1192 is '
+        '10 Gbit/s). Nova does not know it; the planner shares it between the '
+        'migrations that leave or reach a host.',
+    ),
+    cfg.FloatOpt(
+        'link_mibps',
+        default=1192.0,
+        min=0.001,
+        help='Bandwidth, in MiB/s, of the link between two availability zones, shared '
+        'by every migration that crosses it, unless ``links`` names the pair.',
+    ),
+    cfg.DictOpt(
+        'links',
+        default={},
+        help='Bandwidth of the links between particular availability zones, in MiB/s, '
+        'as ``zoneA+zoneB:MIBPS`` entries separated by commas, for example '
+        '``dc1+dc2:500,dc1+dc3:120``. Pairs not listed get ``link_mibps``.',
+    ),
+    cfg.FloatOpt(
+        'assumed_dirty_rate_mibps',
+        default=0.0,
+        min=0.0,
+        help='Memory dirty rate assumed for every guest when nothing measures it. Nova '
+        'does not know dirty rates; the SLM agent on the compute hosts measures '
+        'them. Without the agent the plan says it assumed this value.',
+    ),
+    cfg.BoolOpt(
+        'shared_storage',
+        default=False,
+        help='Whether the guests\' disks are on storage shared by source and '
+        'destination hosts (then only memory moves). Migrations are started with '
+        '``block_migration: auto``, so Nova decides; this only tells the planner '
+        'whether to count the flavor\'s root and ephemeral disk as data to copy. '
+        'Servers that boot from volume never copy their root disk.',
+    ),
+    cfg.FloatOpt(
+        'converged_remaining_mib',
+        default=32.0,
+        min=0.0,
+        help='Memory still to send, in MiB, below which a running migration is '
+        'reported as converged (held) once it has sent all of memory once. Nova '
+        'reports only bytes; this is where SLM reads "ready to switch over" from '
+        'them.',
+    ),
+    cfg.IntOpt(
+        'retry_attempts',
+        default=5,
+        min=1,
+        help='Attempts of one call to the Compute API that fails transiently (no '
+        'connection, HTTP 5xx, 409 while the server is busy) before SLM gives up on '
+        'it. Requests Nova refuses (400, 403, 404) are never repeated.',
+    ),
+    cfg.FloatOpt(
+        'retry_initial_delay',
+        default=0.5,
+        min=0.0,
+        help='Seconds before the first repeat of a failed call; each further wait '
+        'doubles, plus a random jitter, up to ``retry_max_delay``.',
+    ),
+    cfg.FloatOpt(
+        'retry_max_delay',
+        default=10.0,
+        min=0.0,
+        help='Longest wait, in seconds, between two attempts of one call.',
+    ),
+]
+
+
+def register_opts(conf):
+    conf.register_group(nova_group)
+    conf.register_opts(nova_opts, group=nova_group)
+
+
+def list_opts():
+    return [(nova_group, nova_opts)]
