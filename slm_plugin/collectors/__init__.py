@@ -1,0 +1,1 @@
+"""Collectors: build the planners' Scenario from what a live cloud reports."""

@@ -1,0 +1,449 @@
+"""NovaCloud: the Cloud interface over the Compute API, through openstacksdk.
+
+=================  ===================================================================
+``start``          ``os-migrateLive`` with the planned host (the scheduler checks it,
+                   2.30+) and ``block_migration: "auto"``; transient failures are
+                   retried, and a start is never sent twice (see below)
+``progress``       each tick, per member: ``GET /servers/{id}/migrations`` (memory and
+                   disk total/processed/remaining while it runs), and the migration
+                   list filtered by server (2.59) once it has ended
+``force_complete`` ``POST .../migrations/{id}/action {"force_complete": null}``
+``abort``          ``DELETE .../migrations/{id}`` (2.24; queued ones too from 2.65)
+``set_cap``        no Nova API: sent to the ``BandwidthActuator`` when there is one,
+                   otherwise recorded as not enforced (``notes``)
+``hold``           no Nova API: sent to the actuator when there is one. In every case
+                   a held member that has converged is left running until it is
+                   released; releasing it is a force-complete through the API
+=================  ===================================================================
+
+Hold, more precisely. Nova reports bytes, not "converged": a running
+migration that has sent all of memory once and has at most
+``converged_mib`` left is reported ``HELD``. Whether it then really waits
+depends on the hypervisor: a test driver, or a host whose agent keeps it
+iterating, waits for the force-complete; libvirt without the agent switches
+over by itself when the rest fits its downtime, and the hold is then only a
+wish (the notes say so). A converged member that nobody holds is completed
+at once through the API, as the hypervisor would do by itself, so planners
+that never hold (the baselines) work the same way.
+
+force_complete's ``mode`` (pause or post-copy) cannot be chosen through
+Nova: the compute host's ``[libvirt] live_migration_permit_post_copy``
+decides. The notes say so when a planner asked for the other one.
+
+Never twice. Before the first attempt of a start, the server must be ACTIVE
+(or PAUSED) with no task, and the ids of its earlier migrations are noted.
+Before any retry of the start, Nova is asked whether the earlier attempt was
+accepted after all (its answer lost on the way back): the server is in task
+state ``migrating`` or has a migration that was not there before. If so that
+migration is adopted and nothing is sent again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from openstack import exceptions as sdk_exc
+from oslo_log import log as logging
+
+from slm_plugin.common import compute_api
+from slm_plugin.execution import cloud as api
+from slm_plugin.execution import retry as retries
+
+LOG = logging.getLogger(__name__)
+
+MIB = 1024.0 * 1024.0
+
+# Nova's migration statuses and what the loop sees
+IN_PROGRESS = ('accepted', 'queued', 'preparing', 'pre-migrating', 'running', 'post-migrating')
+FINAL_STATUS = {
+    'completed': api.COMPLETED,
+    'done': api.COMPLETED,
+    'cancelled': api.ABORTED,
+    'error': api.FAILED,
+    'failed': api.FAILED,
+}
+POSTCOPY = 'running (post-copy)'
+UNSET = object()
+
+
+class BandwidthActuator(Protocol):
+    """What the per-host agent does for a migration that Nova's API cannot.
+
+    ``host`` is the source compute host of the migration; ``server_id`` the
+    Nova server. Errors are raised as :class:`~slm_plugin.execution.cloud.CloudError`.
+    """
+
+    def set_cap(self, server_id: str, host: str, cap_mibps: float | None) -> None:
+        """Max migration speed (libvirt ``virDomainMigrateSetMaxSpeed``); None lifts it."""
+
+    def hold(self, server_id: str, host: str, held: bool) -> None:
+        """Keep a converged migration iterating instead of switching over."""
+
+    def dirty_rate(self, server_id: str, host: str) -> float | None:
+        """The guest's measured memory dirty rate, MiB/s; None when not measured."""
+
+
+@dataclass
+class _Track:
+    """What NovaCloud knows of one member's migration."""
+
+    member: str
+    server_id: str
+    destination: str | None
+    started_at: float
+    known: frozenset  # ids of the server's migrations before this one started
+    migration_id: int | None = None
+    source: str | None = None
+    nova_status: str = 'accepted'
+    status: str = api.MIGRATING
+    held: bool = False
+    forced: bool = False
+    cap: float | None = None
+    memory: tuple[int, int, int] = (0, 0, 0)  # total, processed, remaining bytes
+    disk: tuple[int, int, int] = (0, 0, 0)
+    sample: tuple[float, float] | None = None  # (time, wire MiB) of the last look
+    throughput: float = 0.0
+    round_started_at: float | None = None
+    round: int = 0
+    switchover_at: float | None = None
+    finished_at: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class NovaCloud:
+    """Implements :class:`slm_plugin.execution.cloud.Cloud` with Nova's API.
+
+    ``servers`` maps each member name (as in the scenario and plan) to its
+    server id. ``now()`` is wall-clock time (seconds since the epoch), which
+    every engine reads alike.
+    """
+
+    def __init__(self, conn, servers: Mapping[str, str], *, microversion: str | None = None,
+                 actuator: BandwidthActuator | None = None,
+                 retry: retries.RetryPolicy | None = None, converged_mib: float = 32.0,
+                 clock=time.time, sleep=time.sleep):
+        self.conn = conn
+        self.servers = dict(servers)
+        self.microversion = microversion or compute_api.negotiate(conn)
+        self.actuator = actuator
+        self.retry = retry or retries.RetryPolicy()
+        self.converged_mib = converged_mib
+        self._clock = clock
+        self._sleep = sleep
+        self._tracks: dict[str, _Track] = {}
+        self._notes: list[str] = []
+        self._lock = threading.RLock()
+
+    # -- Cloud interface ------------------------------------------------------------
+
+    def now(self) -> float:
+        return self._clock()
+
+    def wait(self, seconds: float) -> None:
+        self._sleep(seconds)
+
+    def start(self, member: str, destination: str, cap_mibps: float | None) -> None:
+        with self._lock:
+            server_id = self._server_id(member)
+            if member in self._tracks:
+                raise api.CloudError(f'{member} was started already by this job')
+            server = self._get_server(server_id, member)
+            if server.status not in ('ACTIVE', 'PAUSED'):
+                raise api.CloudError(f'{member} is {server.status}; Nova live-migrates only '
+                                     'ACTIVE or PAUSED servers')
+            if server.task_state:
+                raise api.CloudError(f'{member} is busy (task_state {server.task_state}); '
+                                     'not starting another migration')
+            known = frozenset(m.id for m in self._migrations(server_id, member))
+            track = _Track(member, server_id, destination, self.now(), known,
+                           source=server.compute_host)
+
+            def send():
+                self._post_live_migrate(server_id, destination)
+                return 'sent'
+
+            try:
+                how = retries.call_once(self.retry, send, lambda: self._took_effect(track),
+                                        what=f'live migration of {member}')
+            except sdk_exc.HttpException as exc:
+                raise api.CloudError(f'{member}: Nova refused the live migration to '
+                                     f'{destination}: {compute_api.message(exc)}') from exc
+            except Exception as exc:
+                if not retries.is_transient(exc):
+                    raise
+                raise api.CloudError(f'{member}: the live migration to {destination} could '
+                                     f'not be requested: {exc}') from exc
+            if how != 'sent':
+                LOG.info('%s: adopted the live migration accepted by an earlier attempt',
+                         member)
+                track.extra['adopted'] = True
+            self._tracks[member] = track
+        if cap_mibps is not None:
+            self.set_cap(member, cap_mibps)
+
+    def set_cap(self, member: str, cap_mibps: float | None) -> None:
+        track = self._running(member)
+        track.cap = cap_mibps
+        if self.actuator is None:
+            self._note('bandwidth caps are not enforced: Nova has no API for a migration\'s '
+                       'speed and no bandwidth actuator (SLM agent) is configured; migrations '
+                       'run at whatever speed the hosts give them')
+            return
+        self.actuator.set_cap(track.server_id, track.source or '', cap_mibps)
+
+    def hold(self, member: str, held: bool) -> None:
+        track = self._running(member)
+        track.held = held
+        if self.actuator is not None:
+            self.actuator.hold(track.server_id, track.source or '', held)
+        elif held:
+            self._note('holds rely on the hypervisor: without the SLM agent a converged '
+                       'migration waits for its force-complete only where the compute driver '
+                       'waits; libvirt switches over by itself once the rest fits its downtime')
+        if not held and track.status == api.HELD:
+            self._force(track)
+
+    def force_complete(self, member: str, mode: str) -> None:
+        track = self._running(member)
+        self._note_mode(mode)
+        self._force(track)
+
+    def abort(self, member: str) -> None:
+        track = self._running(member)
+        if track.migration_id is None:
+            self._poll(track)
+        if track.status not in (api.MIGRATING, api.HELD):
+            raise api.CloudError(f'{member}: nothing to abort, the migration is {track.status}')
+        if track.migration_id is None:
+            raise api.CloudError(f'{member}: Nova has not recorded the migration yet; '
+                                 'cannot abort it now')
+        if (track.nova_status in ('accepted', 'queued', 'preparing')
+                and not compute_api.at_least(self.microversion,
+                                             compute_api.ABORT_QUEUED_VERSION)):
+            raise api.CloudError(f'{member}: the migration is {track.nova_status}; this Nova '
+                                 f'aborts only running migrations (microversion '
+                                 f'{self.microversion} < {compute_api.ABORT_QUEUED_VERSION})')
+
+        def delete():
+            self.conn.compute.abort_server_migration(track.migration_id, track.server_id,
+                                                     ignore_missing=False)
+
+        try:
+            self.retry.call(delete, what=f'abort of {member}')
+        except sdk_exc.HttpException as exc:
+            self._poll(track)
+            if track.status == api.ABORTED:
+                return  # an earlier attempt went through
+            raise api.CloudError(f'{member}: Nova refused to abort the migration: '
+                                 f'{compute_api.message(exc)}') from exc
+        track.extra['abort_requested'] = self.now()
+
+    def progress(self) -> dict[str, api.Progress]:
+        with self._lock:
+            for track in self._tracks.values():
+                if track.status not in api.FINAL:
+                    self._poll(track)
+            return {name: self._progress(t) for name, t in self._tracks.items()}
+
+    # -- beyond the Cloud interface --------------------------------------------------
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(self._notes)
+
+    def migration_of(self, member: str) -> dict:
+        """What is known of a member's migration: Nova's id and status, source, flags."""
+        t = self._tracks[member]
+        return {'migration_id': t.migration_id, 'nova_status': t.nova_status,
+                'source': t.source, 'destination': t.destination, 'status': t.status,
+                'forced': t.forced, **t.extra}
+
+    def settle(self, timeout_s: float = 60.0, interval_s: float = 0.2) -> dict[str, api.Progress]:
+        """Wait until no started migration is still in progress (after aborts, say)."""
+        deadline = self._clock() + timeout_s
+        while True:
+            progress = self.progress()
+            busy = [n for n, p in progress.items() if p.status not in api.FINAL]
+            if not busy or self._clock() >= deadline:
+                return progress
+            self._sleep(interval_s)
+
+    # -- Nova calls -------------------------------------------------------------------
+
+    def _post_live_migrate(self, server_id: str, host: str | None) -> None:
+        body = {'os-migrateLive': {'host': host, 'block_migration': 'auto'}}
+        # connect_retries=0: a repeat is decided here, after asking Nova (never twice)
+        response = self.conn.compute.post(f'/servers/{server_id}/action', json=body,
+                                          microversion=self.microversion, connect_retries=0)
+        sdk_exc.raise_from_response(response)
+
+    def _get_server(self, server_id: str, member: str):
+        try:
+            return self.retry.call(self.conn.compute.get_server, server_id,
+                                   what=f'look at {member}')
+        except sdk_exc.NotFoundException as exc:
+            raise api.CloudError(f'{member}: server {server_id} does not exist') from exc
+        except sdk_exc.HttpException as exc:
+            raise api.CloudError(f'{member}: {compute_api.message(exc)}') from exc
+
+    def _migrations(self, server_id: str, member: str) -> list:
+        """Every live migration Nova has recorded of the server."""
+        def listing():
+            return list(self.conn.compute.migrations(server_id=server_id,
+                                                     migration_type='live-migration'))
+        try:
+            return self.retry.call(listing, what=f'migrations of {member}')
+        except sdk_exc.HttpException as exc:
+            raise api.CloudError(f'{member}: {compute_api.message(exc)}') from exc
+
+    def _took_effect(self, track: _Track):
+        """Whether an earlier start of this member was carried out after all."""
+        server = self.conn.compute.get_server(track.server_id)
+        if server.task_state == 'migrating':
+            return 'adopted'
+        fresh = [m for m in self.conn.compute.migrations(
+            server_id=track.server_id, migration_type='live-migration')
+            if m.id not in track.known]
+        return 'adopted' if fresh else None
+
+    def _force(self, track: _Track) -> None:
+        if track.forced:
+            return
+        if track.migration_id is None or track.nova_status != 'running':
+            self._poll(track)
+        if track.nova_status != 'running':
+            raise api.CloudError(f'{track.member}: cannot force-complete a migration that is '
+                                 f'{track.nova_status}')
+
+        def force():
+            self.conn.compute.force_complete_server_migration(track.migration_id,
+                                                              track.server_id)
+        try:
+            self.retry.call(force, what=f'force-complete of {track.member}')
+        except sdk_exc.HttpException as exc:
+            self._poll(track)
+            if track.status in api.RESUMED:
+                return  # it finished meanwhile
+            raise api.CloudError(f'{track.member}: Nova refused to force-complete: '
+                                 f'{compute_api.message(exc)}') from exc
+        track.forced = True
+        track.extra['forced_at'] = self.now()
+
+    # -- reading progress -----------------------------------------------------------
+
+    def _poll(self, track: _Track) -> None:
+        try:
+            running = self.retry.call(self._in_progress, track, what=f'progress of {track.member}')
+            record = running or self.retry.call(self._latest, track,
+                                                what=f'migrations of {track.member}')
+        except Exception as exc:
+            if isinstance(exc, sdk_exc.HttpException) or retries.is_transient(exc):
+                LOG.warning('%s: progress unknown this tick: %s', track.member, exc)
+                return  # keep the last known state; the next tick asks again
+            raise
+        now = self.now()
+        if record is None:
+            return  # accepted, not recorded yet: the conductor creates it shortly
+        track.migration_id = record.id
+        track.nova_status = record.status or track.nova_status
+        if getattr(record, 'source_compute', None):
+            track.source = record.source_compute
+        if running is not None:
+            track.memory = _bytes(record, 'memory')
+            track.disk = _bytes(record, 'disk')
+        status = self._status(track)
+        if status == api.SWITCHED_OVER and track.switchover_at is None:
+            track.switchover_at = now
+        if status in api.FINAL and track.finished_at is None:
+            track.finished_at = now
+            if status == api.COMPLETED and track.switchover_at is None:
+                track.switchover_at = now
+        self._sample(track, now)
+        track.status = status
+        if status == api.HELD and not track.held and not track.forced:
+            self._force(track)  # converged and nobody holds it: it switches over
+
+    def _in_progress(self, track: _Track):
+        found = [m for m in self.conn.compute.server_migrations(track.server_id)
+                 if m.id not in track.known]
+        return max(found, key=lambda m: m.id) if found else None
+
+    def _latest(self, track: _Track):
+        found = [m for m in self.conn.compute.migrations(
+            server_id=track.server_id, migration_type='live-migration')
+            if m.id not in track.known]
+        return max(found, key=lambda m: m.id) if found else None
+
+    def _status(self, track: _Track) -> str:
+        nova = track.nova_status
+        if nova in FINAL_STATUS:
+            return FINAL_STATUS[nova]
+        if nova == POSTCOPY:
+            return api.SWITCHED_OVER
+        total, processed, remaining = track.memory
+        disk_left = track.disk[2]
+        if (nova == 'running' and total > 0 and disk_left == 0 and processed >= total
+                and remaining <= self.converged_mib * MIB):
+            return api.HELD
+        return api.MIGRATING
+
+    def _sample(self, track: _Track, now: float) -> None:
+        total, processed, _ = track.memory
+        wire = (processed + track.disk[1]) / MIB
+        if track.sample is not None and now > track.sample[0]:
+            track.throughput = max(0.0, (wire - track.sample[1]) / (now - track.sample[0]))
+        track.sample = (now, wire)
+        rnd = -1 if track.disk[2] > 0 else (int(processed // total) if total else 0)
+        if rnd != track.round or track.round_started_at is None:
+            track.round_started_at = now
+        track.round = rnd
+
+    def _progress(self, t: _Track) -> api.Progress:
+        dirty = None
+        if self.actuator is not None and t.status in (api.MIGRATING, api.HELD):
+            try:
+                dirty = self.actuator.dirty_rate(t.server_id, t.source or '')
+            except api.CloudError as exc:
+                LOG.debug('%s: no dirty rate: %s', t.member, exc)
+        moving = t.status in (api.MIGRATING, api.HELD)
+        return api.Progress(
+            member=t.member, status=t.status,
+            disk_remaining_mib=t.disk[2] / MIB,
+            memory_remaining_mib=(t.memory[2] if t.memory[0] else 0) / MIB,
+            round=t.round, wire_mib=(t.memory[1] + t.disk[1]) / MIB,
+            throughput_mibps=t.throughput if moving else 0.0,
+            dirty_rate_mibps=dirty, started_at=t.started_at,
+            round_started_at=t.round_started_at, switchover_at=t.switchover_at,
+            downtime_s=None, finished_at=t.finished_at)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _server_id(self, member: str) -> str:
+        try:
+            return self.servers[member]
+        except KeyError:
+            raise api.CloudError(f'unknown member {member!r}') from None
+
+    def _running(self, member: str) -> _Track:
+        self._server_id(member)
+        track = self._tracks.get(member)
+        if track is None:
+            raise api.CloudError(f'{member} has no migration in progress')
+        return track
+
+    def _note(self, text: str) -> None:
+        if text not in self._notes:
+            self._notes.append(text)
+
+    def _note_mode(self, mode: str) -> None:
+        self._note(f'force-complete asked for {mode}: Nova chooses pause or post-copy by the '
+                   'compute host\'s [libvirt] live_migration_permit_post_copy, not per call')
+
+
+def _bytes(record, kind: str) -> tuple[int, int, int]:
+    return tuple(int(getattr(record, f'{kind}_{part}_bytes', None) or 0)
+                 for part in ('total', 'processed', 'remaining'))
