@@ -1,0 +1,57 @@
+"""A server group moves between availability zones through real Nova 34 API code.
+
+Nova's API, conductor, scheduler and placement run in this process
+(NovaTestCase); the computes run ProgressDriver, whose migrations take time,
+report progress into the migration records and wait when converged until
+force-complete. The plugin reaches Nova only through openstacksdk.
+"""
+
+from __future__ import annotations
+
+from slm_plugin.collectors.nova import Target
+from slm_plugin.execution import cloud as api
+from slm_plugin.execution.nova_job import migrate_group
+from tests.functional.nova.base import NovaTestCase
+
+TICK_S = 0.1
+
+
+class GroupMigrationTest(NovaTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.start_hosts('dc1', 'a1', 'a2', 'a3')
+        self.small = self.flavor('small', 256)
+        self.group, self.servers = self.boot_group('web', 'anti-affinity', 3, self.small)
+        # the target zone comes up after the boot, so the servers start in dc1
+        self.start_hosts('dc2', 'b1', 'b2', 'b3')
+
+    def test_anti_affinity_group_moves_to_the_other_zone(self):
+        sources = {s.id: s.compute_host for s in self.servers}
+        self.assertEqual(3, len(set(sources.values())))
+
+        report = migrate_group(self.conn, 'web', Target(zone='dc2'), tick_s=TICK_S)
+
+        self.assertEqual('completed', report.status, report.format())
+        self.assertTrue(report.policy_kept)
+        hosts = [m.host for m in report.members]
+        self.assertEqual({'b1', 'b2', 'b3'}, set(hosts), 'one member per host in dc2')
+        for m in report.members:
+            self.assertEqual(api.COMPLETED, m.status)
+            self.assertEqual('dc2', m.zone)
+            self.assertEqual('ACTIVE', m.server_status)
+            self.assertTrue(m.in_group)
+            self.assertEqual(m.planned_destination, m.host)
+            # what Nova itself recorded: one live migration, from the source to there
+            migs = self.live_migrations(m.server_id)
+            self.assertEqual(1, len(migs), migs)
+            self.assertEqual('completed', migs[0].status)
+            self.assertEqual(sources[m.server_id], migs[0].source_compute)
+            self.assertEqual(m.host, migs[0].dest_compute)
+            self.assertEqual(m.migration_id, migs[0].id)
+            # Nova's own view of the group and the server agree
+            server = self.conn.compute.get_server(m.server_id)
+            self.assertEqual('dc2', server.availability_zone)
+        self.assertEqual({s.id for s in self.servers},
+                         set(self.conn.compute.get_server_group(self.group.id).member_ids))
+        self.assertIn('dirty rates are not known', ' '.join(report.notes))
