@@ -137,7 +137,7 @@ def _report(conn, found: Discovery, plan: Plan, outcome: Outcome, cloud: NovaClo
     planned = {m.member: m for m in plan.members}
     errors = {m.member: m.error for m in outcome.members if m.error}
     rows = []
-    for name, server in found.servers.items():
+    for name, server in sorted(found.servers.items()):
         p = progress.get(name)
         status = p.status if p else 'not_started'
         host = zone = state = None

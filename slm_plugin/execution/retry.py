@@ -109,7 +109,7 @@ class RetryPolicy:
 
         return tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.attempts),
-            wait=tenacity.wait_exponential_jitter(initial=self.initial_s, max=self.max_s,
+            wait=tenacity.wait_exponential_jitter(multiplier=self.initial_s, max=self.max_s,
                                                   jitter=jitter),
             retry=tenacity.retry_if_exception(self.retry_on),
             before_sleep=log_retry,

@@ -1,0 +1,94 @@
+"""The control loop keeps a group together through Nova's API: hold, then force-complete all.
+
+The three members migrate at different rates (ProgressDriver), so they
+converge at different instants. The synchronized planner holds the early
+ones; ProgressDriver keeps a converged migration iterating until Nova's
+force-complete reaches it. When the last one has converged the loop releases
+them in the same tick, each with ``force_complete`` through the API, so they
+switch over together. The parallel baseline, which holds nothing, lets each
+one switch over as it converges: the group runs split for as long as their
+convergence instants differ. Both are checked on the hypervisor's side
+(ProgressDriver's record of when each migration converged, was forced and
+switched over) and on the plugin's (what it observed through the API).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from slm_plugin.collectors.nova import Target
+from slm_plugin.execution import cloud as api
+from slm_plugin.execution.nova_job import migrate_group
+from tests.functional.nova.base import NovaTestCase
+from tests.functional.nova.progress_driver import CONTROL
+
+TICK_S = 0.1
+MEMORY_MIB = 256
+RATES = {'vm1': 128.0, 'vm2': 256.0, 'vm3': 512.0}  # converge after about 2, 1 and 0.5 s
+
+
+class SynchronizedTest(NovaTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.start_hosts('dc1', 'a1', 'a2', 'a3')
+        flavor = self.flavor('small', MEMORY_MIB)
+        self.group, servers = self.boot_group('db', 'anti-affinity', 3, flavor)
+        self.start_hosts('dc2', 'b1', 'b2', 'b3')
+        self.ids = {s.name: s.id for s in servers}
+        for name, rate in RATES.items():
+            CONTROL.set_rate(self.ids[name], rate)
+        self.seen = defaultdict(list)  # member -> statuses seen through the API, in order
+
+    def observe(self, now, progress):
+        for name, p in progress.items():
+            if not self.seen[name] or self.seen[name][-1] != p.status:
+                self.seen[name].append(p.status)
+
+    def migrate(self, strategy):
+        return migrate_group(self.conn, 'db', Target(zone='dc2'), strategy=strategy,
+                             tick_s=TICK_S, observer=self.observe)
+
+    def jobs(self):
+        return {name: CONTROL.jobs[sid] for name, sid in self.ids.items()}
+
+    def test_early_members_are_held_and_released_together(self):
+        report = self.migrate('synchronized')
+
+        self.assertEqual('completed', report.status, report.format())
+        self.assertTrue(report.policy_kept)
+        jobs = self.jobs()
+        converged = {n: j.converged_at for n, j in jobs.items()}
+        forced = {n: j.forced_at for n, j in jobs.items()}
+        switched = {n: j.switched_over_at for n, j in jobs.items()}
+        self.assertGreater(converged['vm1'] - converged['vm3'], 1.0,
+                           'the members converge far apart')
+        # every member was completed by a force-complete that came through Nova's API,
+        # none before the last one had converged, all within about one tick
+        self.assertTrue(all(forced.values()), forced)
+        self.assertGreaterEqual(min(forced.values()), max(converged.values()))
+        self.assertLess(max(forced.values()) - min(forced.values()), 0.5)
+        self.assertLess(max(switched.values()) - min(switched.values()), 0.7)
+        # the plugin saw the early members held, through the migration records
+        self.assertIn(api.HELD, self.seen['vm3'])
+        self.assertIn(api.HELD, self.seen['vm2'])
+        self.assertEqual(api.COMPLETED, self.seen['vm1'][-1])
+        # and reports the split it observed: far shorter than the convergence spread
+        self.assertIsNotNone(report.split_time_s)
+        self.assertLess(report.split_time_s, 0.8)
+        for m in report.members:
+            self.assertEqual('dc2', m.zone)
+            self.assertEqual(1, len(self.live_migrations(m.server_id)))
+
+    def test_parallel_baseline_switches_over_as_each_converges(self):
+        report = self.migrate('parallel')
+
+        self.assertEqual('completed', report.status, report.format())
+        jobs = self.jobs()
+        converged = {n: j.converged_at for n, j in jobs.items()}
+        switched = {n: j.switched_over_at for n, j in jobs.items()}
+        # nobody holds: each is completed as soon as it has converged
+        for name in RATES:
+            self.assertLess(switched[name] - converged[name], 0.8, name)
+        self.assertGreater(switched['vm1'] - switched['vm3'], 1.0)
+        self.assertGreater(report.split_time_s, 1.0)
