@@ -8,8 +8,9 @@ matches, the engine creates a synchronized migration for every server group
 with a member on the host (the whole group moves, together). A group already
 moving is left alone: the job's lock refuses a second one.
 
-The engines listen in one pool, so that one of them handles each
-notification; the locks make a notification handled twice harmless.
+The engines of a deployment listen in one pool (named after ``[engine]
+topic``), so that one of them handles each notification; the locks make a
+notification handled twice harmless.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from slm_plugin.common import messaging as rpc
 
 LOG = logging.getLogger(__name__)
 
-POOL = 'slm-maintenance'
 COMPUTE = 'nova-compute'
 
 
@@ -70,5 +70,5 @@ def listener(conf, engine):
                               exchange=conf.maintenance.notification_exchange)
     return messaging.get_notification_listener(
         rpc.get_notification_transport(conf), [target], [ServiceUpdateEndpoint(conf, engine)],
-        executor=rpc.EXECUTOR, pool=POOL,
+        executor=rpc.EXECUTOR, pool=f'{conf.engine.topic}-maintenance',
         serializer=rpc.RequestContextSerializer(messaging.JsonPayloadSerializer()))

@@ -13,6 +13,7 @@ Nothing is sent unless ``[oslo_messaging_notifications] driver`` is set.
 
 from __future__ import annotations
 
+from oslo_context import context
 from oslo_log import log as logging
 
 from slm_plugin.common import messaging as rpc
@@ -44,11 +45,17 @@ class JobNotifier:
         self._notifier = notifier or rpc.get_notifier(conf, f'slm-engine:{host}')
 
     def _send(self, ctxt, priority, event_type, payload):
+        # the notifier sends a redacted copy of the context, which makes itself
+        # the thread's current one: put back ours, whose log lines name the job
+        current = context.get_current()
         try:
             getattr(self._notifier, priority)(ctxt, event_type, payload)
         except Exception:
             # a notification lost must not stop a migration
             LOG.exception('Could not send the %s notification', event_type)
+        finally:
+            if current is not None:
+                current.update_store()
 
     def job_started(self, ctxt, job):
         payload = job_payload(job)

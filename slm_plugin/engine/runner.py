@@ -139,17 +139,32 @@ class JobCloud:
 
     def set_cap(self, member, cap_mibps):
         self._guard()
-        self._cloud.set_cap(member, cap_mibps)
+        self._steer(self._cloud.set_cap, member, cap_mibps)
 
     def hold(self, member, held):
         self._guard()
         self._record(HOLD_REQUESTED, member, {'held': held})
-        self._cloud.hold(member, held)
+        self._steer(self._cloud.hold, member, held)
 
     def force_complete(self, member, mode):
         self._guard()
         self._record(FORCE_REQUESTED, member, {'mode': mode})
-        self._cloud.force_complete(member, mode)
+        self._steer(self._cloud.force_complete, member, mode)
+
+    def _steer(self, action, member, *args):
+        """Steer a migration; moot, not an error, if it ended since the loop looked.
+
+        The cloud's clock runs while the loop decides: a migration may finish
+        between the progress the decision was made on and the call.
+        """
+        try:
+            action(member, *args)
+        except api.CloudError:
+            p = self.progress().get(member)
+            if p is None or p.status in (api.MIGRATING, api.HELD):
+                raise
+            LOG.debug('%s: %s not needed, the migration is %s', member, action.__name__,
+                      p.status)
 
     def abort(self, member):
         self._guard()

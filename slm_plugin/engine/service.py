@@ -83,13 +83,14 @@ class EngineService:
     # -- life --------------------------------------------------------------------------------
 
     def start(self):
-        self._server = rpc.get_rpc_server(self.conf, self.conf.engine.topic,
-                                          [EngineEndpoint(self)], server=self.host)
-        self._server.start()
         if self.conf.maintenance.enabled:
             from slm_plugin.engine import maintenance
             self._listener = maintenance.listener(self.conf, self)
             self._listener.start()
+        # last: an engine that answers is ready
+        self._server = rpc.get_rpc_server(self.conf, self.conf.engine.topic,
+                                          [EngineEndpoint(self)], server=self.host)
+        self._server.start()
         self._scanner = threading.Thread(target=self._scan_loop, name='slm-engine-scan',
                                          daemon=True)
         self._scanner.start()

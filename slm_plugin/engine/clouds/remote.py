@@ -52,22 +52,27 @@ class SimCloudEndpoint:
         progress = self.cloud.progress(wanted)
         return self._answer(progress={n: dataclasses.asdict(p) for n, p in progress.items()})
 
+    @messaging.expected_exceptions(api.CloudError)
     def start(self, ctxt, member, destination, cap_mibps):
         self.cloud.start(member, destination, cap_mibps)
         return self._answer()
 
+    @messaging.expected_exceptions(api.CloudError)
     def set_cap(self, ctxt, member, cap_mibps):
         self.cloud.set_cap(member, cap_mibps)
         return self._answer()
 
+    @messaging.expected_exceptions(api.CloudError)
     def hold(self, ctxt, member, held):
         self.cloud.hold(member, held)
         return self._answer()
 
+    @messaging.expected_exceptions(api.CloudError)
     def force_complete(self, ctxt, member, mode):
         self.cloud.force_complete(member, mode)
         return self._answer()
 
+    @messaging.expected_exceptions(api.CloudError)
     def abort(self, ctxt, member):
         self.cloud.abort(member)
         return self._answer()
