@@ -52,6 +52,7 @@ class MemberReport:
     migration_id: int | None
     error: str | None = None
     problems: tuple[str, ...] = ()
+    adopted: bool = False  # its start was accepted although the answer was lost
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +166,8 @@ def _report(conn, found: Discovery, plan: Plan, outcome: Outcome, cloud: NovaClo
             member=name, server_id=server.id, source=server.host, planned_destination=dest,
             status=status, host=host, zone=zone, server_status=state,
             in_group=server.id in group_members, migration_id=info.get('migration_id'),
-            error=errors.get(name) or failed.get(name), problems=tuple(problems)))
+            error=errors.get(name) or failed.get(name), problems=tuple(problems),
+            adopted=bool(info.get('adopted'))))
     kept = _policy_kept(found.policy, [r.host for r in rows])
     switches = [p.switchover_at for p in progress.values() if p.switchover_at is not None]
     split = (max(switches) - min(switches)) if len(switches) == len(rows) and rows else None
