@@ -265,12 +265,12 @@ class NovaCollector:
         problems = []
         for s in servers:
             label = f'{s.server_name} ({s.id})'
-            if s.status not in MIGRATABLE:
-                problems.append(f'{label} is {s.status}; Nova live-migrates only ACTIVE or '
-                                'PAUSED servers')
-            elif s.task_state:
+            if s.task_state:
                 what = 'already migrating' if s.task_state == 'migrating' else 'busy'
                 problems.append(f'{label} is {what} (task_state {s.task_state})')
+            elif s.status not in MIGRATABLE:
+                problems.append(f'{label} is {s.status}; Nova live-migrates only ACTIVE or '
+                                'PAUSED servers')
             if target.zone and s.zone == target.zone:
                 problems.append(f'{label} is already in availability zone {target.zone}')
             elif s.host in target_hosts:

@@ -152,12 +152,12 @@ class NovaCloud:
             if member in self._tracks:
                 raise api.CloudError(f'{member} was started already by this job')
             server = self._get_server(server_id, member)
-            if server.status not in ('ACTIVE', 'PAUSED'):
-                raise api.CloudError(f'{member} is {server.status}; Nova live-migrates only '
-                                     'ACTIVE or PAUSED servers')
             if server.task_state:
                 raise api.CloudError(f'{member} is busy (task_state {server.task_state}); '
                                      'not starting another migration')
+            if server.status not in ('ACTIVE', 'PAUSED'):
+                raise api.CloudError(f'{member} is {server.status}; Nova live-migrates only '
+                                     'ACTIVE or PAUSED servers')
             known = frozenset(m.id for m in self._migrations(server_id, member))
             track = _Track(member, server_id, destination, self.now(), known,
                            source=server.compute_host)
