@@ -175,8 +175,11 @@ class NovaCloud:
             except Exception as exc:
                 if not retries.is_transient(exc):
                     raise
-                raise api.CloudError(f'{member}: the live migration to {destination} could '
-                                     f'not be requested: {exc}') from exc
+                # the last attempt's answer may be the one that was lost: ask once more
+                how = self._adopt_after_all(track)
+                if how is None:
+                    raise api.CloudError(f'{member}: the live migration to {destination} '
+                                         f'could not be requested: {exc}') from exc
             if how != 'sent':
                 LOG.info('%s: adopted the live migration accepted by an earlier attempt',
                          member)
@@ -310,6 +313,14 @@ class NovaCloud:
             if m.id not in track.known]
         return 'adopted' if fresh else None
 
+    def _adopt_after_all(self, track: _Track):
+        try:
+            return self.retry.call(self._took_effect, track, what=f'look at {track.member}')
+        except Exception as exc:
+            LOG.warning('%s: cannot tell whether the live migration was accepted: %s',
+                        track.member, exc)
+            return None
+
     def _force(self, track: _Track) -> None:
         if track.forced:
             return
@@ -365,7 +376,12 @@ class NovaCloud:
         self._sample(track, now)
         track.status = status
         if status == api.HELD and not track.held and not track.forced:
-            self._force(track)  # converged and nobody holds it: it switches over
+            # converged and nobody holds it: it switches over, as a hypervisor would
+            try:
+                self._force(track)
+            except api.CloudError as exc:
+                LOG.warning('%s: completing it failed, trying again next time: %s',
+                            track.member, exc)
 
     def _in_progress(self, track: _Track):
         found = [m for m in self.conn.compute.server_migrations(track.server_id)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from slm_plugin.collectors.nova import Target
 from slm_plugin.execution import cloud as api
+from slm_plugin.execution.nova import NovaCloud
 from slm_plugin.execution.nova_job import migrate_group
+from slm_plugin.execution.retry import RetryPolicy
 from tests.functional.nova.base import NovaTestCase
 
 TICK_S = 0.1
@@ -55,3 +57,25 @@ class GroupMigrationTest(NovaTestCase):
         self.assertEqual({s.id for s in self.servers},
                          set(self.conn.compute.get_server_group(self.group.id).member_ids))
         self.assertIn('dirty rates are not known', ' '.join(report.notes))
+
+    def test_nova_refuses_a_second_anti_affinity_member_on_one_host(self):
+        """The plan never does it; if a caller does, Nova's scheduler (2.30+) says no."""
+        cloud = NovaCloud(self.conn, {s.name: s.id for s in self.servers},
+                          retry=RetryPolicy(attempts=2, initial_s=0.05))
+        source = {s.name: s.compute_host for s in self.servers}
+
+        cloud.start('vm1', 'b1', None)
+        self.wait_for(lambda: cloud.progress()['vm1'].status == api.COMPLETED,
+                      what='vm1 on b1')
+        # accepted (from 2.34 the checks run after the answer), then the conductor's
+        # scheduling finds the host taken by the group and fails the migration
+        cloud.start('vm2', 'b1', None)
+        progress = cloud.settle(30.0)
+        self.assertEqual(api.FAILED, progress['vm2'].status)
+        [record] = self.live_migrations(self.ids('vm2'))
+        self.assertEqual('error', record.status)
+        self.assertEqual('b1', self.host_of(self.ids('vm1')))
+        self.assertEqual(source['vm2'], self.host_of(self.ids('vm2')))
+
+    def ids(self, name):
+        return next(s.id for s in self.servers if s.name == name)
