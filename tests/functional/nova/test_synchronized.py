@@ -61,21 +61,23 @@ class SynchronizedTest(NovaTestCase):
         converged = {n: j.converged_at for n, j in jobs.items()}
         forced = {n: j.forced_at for n, j in jobs.items()}
         switched = {n: j.switched_over_at for n, j in jobs.items()}
-        self.assertGreater(converged['vm1'] - converged['vm3'], 1.0,
-                           'the members converge far apart')
+        # Bounds relative to how far apart the members converge (about 1.5 s by their
+        # rates, longer when the machine is busy), so that load does not decide them.
+        apart = converged['vm1'] - converged['vm3']
+        self.assertGreater(apart, 1.0, 'the members converge far apart')
         # every member was completed by a force-complete that came through Nova's API,
-        # none before the last one had converged, all within about one tick
+        # none before the last one had converged, all at about the same time
         self.assertTrue(all(forced.values()), forced)
         self.assertGreaterEqual(min(forced.values()), max(converged.values()))
-        self.assertLess(max(forced.values()) - min(forced.values()), 0.5)
-        self.assertLess(max(switched.values()) - min(switched.values()), 0.7)
+        self.assertLess(spread(forced), apart / 3)
+        self.assertLess(spread(switched), apart / 3)
         # the plugin saw the early members held, through the migration records
         self.assertIn(api.HELD, self.seen['vm3'])
         self.assertIn(api.HELD, self.seen['vm2'])
         self.assertEqual(api.COMPLETED, self.seen['vm1'][-1])
         # and reports the split it observed: far shorter than the convergence spread
         self.assertIsNotNone(report.split_time_s)
-        self.assertLess(report.split_time_s, 0.8)
+        self.assertLess(report.split_time_s, apart / 2)
         for m in report.members:
             self.assertEqual('dc2', m.zone)
             self.assertEqual(1, len(self.live_migrations(m.server_id)))
@@ -87,8 +89,15 @@ class SynchronizedTest(NovaTestCase):
         jobs = self.jobs()
         converged = {n: j.converged_at for n, j in jobs.items()}
         switched = {n: j.switched_over_at for n, j in jobs.items()}
-        # nobody holds: each is completed as soon as it has converged
-        for name in RATES:
-            self.assertLess(switched[name] - converged[name], 0.8, name)
-        self.assertGreater(switched['vm1'] - switched['vm3'], 1.0)
-        self.assertGreater(report.split_time_s, 1.0)
+        apart = converged['vm1'] - converged['vm3']
+        self.assertGreater(apart, 1.0)
+        # nobody holds: each is completed soon after it has converged, well before the
+        # last one converges, and the group runs split for about as long
+        for name in ('vm2', 'vm3'):
+            self.assertLess(switched[name], converged['vm1'], name)
+        self.assertGreater(spread(switched), apart / 2)
+        self.assertGreater(report.split_time_s, apart / 2)
+
+
+def spread(instants: dict) -> float:
+    return max(instants.values()) - min(instants.values())
