@@ -34,6 +34,7 @@ from slm_plugin.execution import cloud as api
 from slm_plugin.execution import retry as retries
 from slm_plugin.execution.loop import ControlLoop, Outcome
 from slm_plugin.execution.nova import BandwidthActuator, NovaCloud
+from slm_plugin.model import CompletionPolicy
 from slm_plugin.planning.plan import Plan
 from slm_plugin.scenario.model import Limits
 
@@ -86,6 +87,28 @@ class Report:
             lines.append(f'  group split across zones for {self.split_time_s:.2f} s (observed)')
         lines.extend(f'  note: {n}' for n in self.notes)
         return '\n'.join(lines)
+
+
+def options_from_conf(conf) -> dict:
+    """``migrate_group``'s keyword arguments from the service configuration.
+
+    ``[engine]`` gives the strategy, the tick, the failure policy and the limit per
+    host; ``[planning]`` the completion policy; ``[nova]`` the capacities Nova does
+    not know, the convergence threshold and the retry policy.
+    """
+    policy = CompletionPolicy(max_downtime_s=conf.planning.allowed_downtime_ms / 1000.0,
+                              max_rounds=conf.planning.max_rounds,
+                              on_stall=conf.planning.non_convergence_policy)
+    return {
+        'strategy': conf.engine.default_strategy,
+        'tick_s': conf.engine.control_tick,
+        'on_failure': conf.engine.on_failure,
+        'limits': Limits(max_concurrent_per_host=conf.engine.max_concurrent_migrations_per_host,
+                         policy=policy),
+        'capacities': Capacities.from_conf(conf),
+        'converged_mib': conf.nova.converged_remaining_mib,
+        'retry': retries.RetryPolicy.from_conf(conf),
+    }
 
 
 def migrate_group(conn, group_ref: str, target: Target, *, strategy: str = 'synchronized',
