@@ -54,6 +54,15 @@ def missing() -> str | None:
     return None
 
 
+def _alive(pid: int) -> bool:
+    """Running (a zombie, which nobody may reap in a container, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 def _kill(pid: int, timeout: float = 10.0) -> None:
     """SIGTERM, then SIGKILL after timeout; returns once the process is gone."""
     try:
@@ -62,9 +71,7 @@ def _kill(pid: int, timeout: float = 10.0) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             return
         time.sleep(0.05)
     try:
@@ -151,11 +158,12 @@ class Host:
         for pid in self.qemu_pids():
             _kill(pid)
         if self.proc is not None:
-            _kill(self.proc.pid)
+            self.proc.terminate()
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                pass
+                self.proc.kill()
+                self.proc.wait(timeout=10)
             self.proc = None
 
     def log_tail(self, n: int = 4000) -> str:
@@ -240,9 +248,43 @@ class Testbed:
         try:
             for host in self.hosts.values():
                 host.start()
+            self._warm_up()
         except BaseException:
             self.stop()
             raise
+
+    def _warm_up(self) -> None:
+        """Have each libvirtd probe QEMU now (seconds under TCG), not in a migration."""
+        import threading
+
+        import libvirt
+
+        def probe(host):
+            conn = libvirt.open(host.uri)
+            try:
+                conn.getDomainCapabilities(None, "x86_64", "pc", "qemu", 0)
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=probe, args=(h,)) for h in self.hosts.values()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def uris(self):
+        """LibvirtHost of each host for LibvirtCloud: clients and peers on unix sockets,
+        memory streams on 127.0.0.1."""
+        from slm_plugin.execution.libvirt_cloud import LibvirtHost
+        return {name: LibvirtHost(uri=h.uri, migration_uri="tcp://127.0.0.1",
+                                  listen_address="127.0.0.1")
+                for name, h in self.hosts.items()}
+
+    def dest_xml(self, member: str, xml: str, destination: str) -> str:
+        """The guest's XML for the destination: its console goes to a file of that host."""
+        import re
+        return re.sub(r"(/console/[^/'\"]+)\.[^./'\"]+\.log",
+                      lambda m: f"{m.group(1)}.{destination}.log", xml)
 
     def boot(self, host: str, specs, timeout: float = 120.0) -> None:
         """Start the guests on host and wait until each prints its first heartbeat."""
@@ -261,6 +303,14 @@ class Testbed:
                     raise HarnessError(f"{spec.name} printed no heartbeat within {timeout:.0f} s:"
                                        f"\n{console_text(path)[-2000:]}")
                 time.sleep(0.2)
+
+    def destroy(self, host: str, name: str) -> None:
+        import libvirt
+        conn = libvirt.open(self.hosts[host].uri)
+        try:
+            conn.lookupByName(name).destroy()
+        finally:
+            conn.close()
 
     def stop(self) -> None:
         for host in self.hosts.values():

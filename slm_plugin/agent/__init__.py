@@ -1,0 +1,1 @@
+"""The SLM agent: runs on every compute host, measures guests and drives their migrations."""
