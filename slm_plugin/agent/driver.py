@@ -293,7 +293,12 @@ class LibvirtDriver:
                         lambda dom: dom.migrateSetMaxDowntime(downtime_ms, 0))
 
     def get_max_downtime(self, uuid: str) -> int:
-        return self._on_domain("max downtime", uuid, lambda dom: dom.migrateGetMaxDowntime(0))
+        def get(dom):
+            value = dom.migrateGetMaxDowntime(0)
+            if value is None:  # the binding returns None on failure; the error is libvirt's last
+                raise libvirt.libvirtError("virDomainMigrateGetMaxDowntime failed")
+            return value
+        return self._on_domain("max downtime", uuid, get)
 
     def hold(self, uuid: str, held: bool) -> None:
         """Keep the migration iterating (tiny max downtime) or restore the downtime it had.

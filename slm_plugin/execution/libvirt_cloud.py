@@ -229,7 +229,7 @@ class LibvirtCloud:
             # before the job: libvirt uses it when the migration begins
             self.actuator.set_cap(uuid, source, caps[member])
             mig.effective = caps[member]
-        except agent_exc.AgentError as exc:
+        except (agent_exc.AgentError, api.CloudError) as exc:
             with self._lock:
                 del self._migs[member]
             raise api.CloudError(f"{member}: cannot set its max speed: {exc}") from None
@@ -348,7 +348,7 @@ class LibvirtCloud:
     def _act(self, mig: _Migration, what: str, action, *args) -> None:
         try:
             action(mig.uuid, mig.source, *args)
-        except agent_exc.AgentError as exc:
+        except (agent_exc.AgentError, api.CloudError) as exc:
             raise api.CloudError(f"{mig.member}: {what} failed: {exc}") from None
 
     def _migrate(self, mig: _Migration, peer_uri: str, params: dict, flags: int) -> None:
@@ -413,7 +413,7 @@ class LibvirtCloud:
             for mig in running:
                 try:
                     stats = self.actuator.stats(mig.uuid, mig.source)
-                except agent_exc.AgentError as exc:
+                except (agent_exc.AgentError, api.CloudError) as exc:
                     LOG.debug("%s: no statistics: %s", mig.member, exc)
                     continue
                 except Exception:  # an RPC timeout must not kill the poller
@@ -467,8 +467,9 @@ class LibvirtCloud:
             try:
                 self.actuator.set_cap(mig.uuid, mig.source, cap)
                 mig.effective = cap
-            except agent_exc.AgentError as exc:
-                if not mig.done and not isinstance(exc, agent_exc.DomainNotFound):
+            except (agent_exc.AgentError, api.CloudError) as exc:
+                if not mig.done and not isinstance(getattr(exc, "cause", exc),
+                                                   agent_exc.DomainNotFound):
                     LOG.warning("%s: max speed %s not set: %s", mig.member, cap, exc)
 
     def _converged(self, mig: _Migration) -> bool:
