@@ -1,0 +1,245 @@
+"""Engines in the test process on the real RabbitMQ and MariaDB: aborts, handovers, fencing.
+
+Two engines here share one simulated cloud (as two engine hosts share a real
+cloud), so the test can stop, fence or starve one of them at a precise
+moment and watch the other carry on. The job's story is read from the
+database; the cloud counts the starts it accepted.
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+
+import pytest
+import sqlalchemy as sa
+from oslo_config import cfg
+
+import slm_plugin.conf
+from slm_plugin import context as slm_context
+from slm_plugin.common import messaging as rpc
+from slm_plugin.db import api as db
+from slm_plugin.db import coordination, migration, models
+from slm_plugin.engine import jobs
+from slm_plugin.engine.clouds.simulated import SimulatedCloudDriver, build_paced_cloud
+from slm_plugin.engine.service import EngineService
+from slm_plugin.scenario import loader
+from tests.functional.service_helpers import SCENARIO, wait_for
+
+pytestmark = [pytest.mark.functional, pytest.mark.timeout(120)]
+
+WEB = ('web-1', 'web-2', 'web-3')
+
+
+class SharedDriver(SimulatedCloudDriver):
+    """The in-process simulation, but one cloud for several engines, as a real one is."""
+
+    shared = True
+
+    def __init__(self, conf, cloud):
+        super().__init__(conf)
+        self._cloud = cloud
+
+
+class Cluster:
+    def __init__(self, tmp_path, rabbit_url, db_url, **engine_options):
+        self.tmp = tmp_path
+        self.rabbit_url = rabbit_url
+        self.db_url = db_url
+        self.topic = f'slm-engine-test-{tmp_path.name[-12:]}-{id(self) % 100000}'
+        self.engine_options = {'topic': self.topic, 'scenario': str(SCENARIO),
+                               'control_tick': '0.1', 'scan_interval': '0.3',
+                               'lease_duration': '2', **engine_options}
+        migration.upgrade(db_url)
+        self.db = db.create_context_manager(db_url)
+        self.confs = []
+        self.engines = []
+        conf = self.conf('client')
+        self.cloud = build_paced_cloud(conf, loader.load(SCENARIO))
+
+    def conf(self, host, **engine):
+        path = self.tmp / f'{host}.conf'
+        options = dict(self.engine_options, **engine)
+        path.write_text(
+            f'[DEFAULT]\ntransport_url = {self.rabbit_url}\nhost = {host}\n'
+            'rpc_response_timeout = 10\n'
+            '[oslo_messaging_rabbit]\namqp_auto_delete = true\n'
+            'rabbit_transient_queues_ttl = 60\n'
+            f'[database]\nconnection = {self.db_url}\n'
+            '[engine]\n' + ''.join(f'{k} = {v}\n' for k, v in options.items())
+            + '[simulation]\nspeed = 10\n')
+        conf = cfg.ConfigOpts()
+        slm_plugin.conf.register_opts(conf)
+        conf(['--config-file', str(path)], project='slm', default_config_files=[],
+             default_config_dirs=[])
+        self.confs.append(conf)
+        return conf
+
+    def engine(self, host, driver=None, start=True, **engine):
+        conf = self.conf(host, **engine)
+        service = EngineService(conf, driver=driver or SharedDriver(conf, self.cloud),
+                                db_manager=self.db)
+        if start:
+            service.start()
+        self.engines.append(service)
+        return service
+
+    def context(self):
+        return slm_context.get_admin_context(db_connection=self.db)
+
+    def submit(self, engine, group='web', **request):
+        ctxt = self.context()
+        job = jobs.submit(ctxt, engine.conf, engine.driver, dict(group=group, **request),
+                          requested_by='test')
+        return job.id
+
+    def job(self, job_id):
+        return db.get_job(self.context(), job_id)
+
+    def kinds(self, job_id):
+        return [e.kind for e in db.list_events(self.context(), job_id)]
+
+    def wait_final(self, job_id, timeout=60):
+        return wait_for(lambda: (j := self.job(job_id)).status in coordination.FINAL and j,
+                        timeout, what=f'job {job_id} to end')
+
+    def wait_members(self, job_id, state, timeout=30):
+        return wait_for(lambda: all(m.state == state for m in self.job(job_id).members),
+                        timeout, what=f'every member {state}')
+
+    def close(self):
+        # in parallel: each stop waits for a poll of its RPC server or client to time out
+        _together([lambda e=e: e.stop(timeout=10) for e in self.engines])
+        _together([lambda c=c: rpc.cleanup(c) for c in self.confs])
+        self.db.dispose_pool()
+
+
+def _together(calls):
+    threads = [threading.Thread(target=call) for call in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+
+
+@pytest.fixture
+def cluster(tmp_path, rabbit_url, mariadb_url):
+    c = Cluster(tmp_path, rabbit_url, mariadb_url)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def test_an_abort_cancels_the_members_that_have_not_switched_over(cluster):
+    a = cluster.engine('engine-a')
+    job_id = cluster.submit(a)
+    a.try_claim(job_id)
+    cluster.wait_members(job_id, 'migrating')
+    coordination.request_abort(cluster.context(), job_id, by='operator')
+    job = cluster.wait_final(job_id)
+    assert job.status == 'aborted'
+    assert {m.state for m in job.members} == {'aborted'}
+    progress = cluster.cloud.progress(set(WEB))
+    assert {p.status for p in progress.values()} == {'aborted'}
+    kinds = cluster.kinds(job_id)
+    assert kinds.index('job.abort_requested') < kinds.index('job.aborted')
+    assert coordination.lock_holders(cluster.context(), ['group:' + job.server_group_id]) == {}
+
+
+def test_a_clean_stop_hands_the_job_over_at_once(cluster):
+    a = cluster.engine('engine-a', lease_duration='30')
+    job_id = cluster.submit(a)
+    a.try_claim(job_id)
+    cluster.wait_members(job_id, 'migrating')
+    b = cluster.engine('engine-b', lease_duration='30')
+    a.stop()
+    # well before a 30 s lease would have expired
+    job = wait_for(lambda: (j := cluster.job(job_id)).owner == 'engine-b' and j, 5,
+                   what='engine-b to take the job')
+    job = cluster.wait_final(job_id)
+    assert job.status == 'completed', job.error
+    assert cluster.cloud.starts == dict.fromkeys(WEB, 1)
+    kinds = cluster.kinds(job_id)
+    assert kinds.index('job.released') < kinds.index('job.taken_over') < \
+        kinds.index('job.completed')
+    wait_for(lambda: b.running_jobs() == [], 5, what='engine-b to forget the job')
+
+
+def test_an_engine_whose_lease_was_taken_stops_acting(cluster):
+    a = cluster.engine('engine-a')
+    job_id = cluster.submit(a)
+    a.try_claim(job_id)
+    cluster.wait_members(job_id, 'migrating')
+    # as if engine-a had been cut off long enough for its lease to lapse and
+    # another engine ("ghost") had claimed the job, and then died too
+    ctxt = cluster.context()
+    soon = datetime.datetime.utcnow() + datetime.timedelta(seconds=3)
+    with cluster.db.writer.using(ctxt):
+        ctxt.session.execute(sa.update(models.Job).where(models.Job.id == job_id)
+                             .values(owner='ghost', lease_expires_at=soon))
+    wait_for(lambda: a.running_jobs() == [], 2, what='engine-a to leave the job')
+    a.stop()  # or it could claim the job again itself once ghost's lease is over
+    b = cluster.engine('engine-b')
+    job = cluster.wait_final(job_id)
+    assert job.status == 'completed', job.error
+    assert job.owner == 'engine-b'
+    assert cluster.cloud.starts == dict.fromkeys(WEB, 1)
+    taken = [e for e in db.list_events(ctxt, job_id) if e.kind == 'job.taken_over']
+    assert [e.detail['from'] for e in taken] == ['ghost']
+    wait_for(lambda: b.running_jobs() == [], 5, what='engine-b to forget the job')
+
+
+def test_a_cloud_that_died_with_its_engine_is_not_started_again_elsewhere(cluster):
+    # engine-a runs the simulation inside itself: when it goes, its migrations go
+    conf_a = cluster.conf('engine-a')
+    a = cluster.engine('engine-a', driver=SimulatedCloudDriver(conf_a))
+    job_id = cluster.submit(a)
+    a.try_claim(job_id)
+    cluster.wait_members(job_id, 'migrating')
+    a.stop()
+    conf_b = cluster.conf('engine-b')
+    b = cluster.engine('engine-b', driver=SimulatedCloudDriver(conf_b))
+    job = cluster.wait_final(job_id)
+    assert job.status == 'failed'
+    assert 'ended with it' in job.error and 'simulated-rpc' in job.error
+    assert b.driver.cloud().starts == {}
+
+
+class BrokenCloud:
+    """A cloud that does not answer."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def now(self):
+        return self.inner.now()
+
+    def progress(self, members=None):
+        raise ConnectionError('the cloud does not answer')
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_job_interrupted_too_often_fails(cluster):
+    conf = cluster.conf('engine-a', max_interruptions='2')
+    a = cluster.engine('engine-a', driver=SharedDriver(conf, BrokenCloud(cluster.cloud)),
+                       max_interruptions='2')
+    job_id = cluster.submit(a)
+    a.try_claim(job_id)
+    job = cluster.wait_final(job_id, timeout=30)
+    assert job.status == 'failed'
+    assert job.error.startswith('interrupted 2 times; last: the cloud does not answer')
+    assert cluster.kinds(job_id).count('job.interrupted') == 2
+
+
+def test_engines_answer_on_their_topic(cluster):
+    from slm_plugin.engine.rpcapi import EngineAPI
+    a = cluster.engine('engine-a')
+    job_id = cluster.submit(a)
+    api = EngineAPI(cluster.conf('client-2'))
+    assert api.job_created(cluster.context(), job_id) is True
+    wait_for(lambda: cluster.job(job_id).owner == 'engine-a', 10, what='the cast to arrive')
+    assert api.ping(cluster.context(), server='engine-a')['host'] == 'engine-a'
+    cluster.wait_final(job_id)
