@@ -101,9 +101,8 @@ class GroupMigrations:
         except coordination.JobConflict as exc:
             raise Fault(409, str(exc)) from None
         self.engine_api.job_created(ctxt, job.id)
-        members = db.list_members(ctxt, job.id)
         location = f'{req.host_url}{views.BASE}/{job.id}'
-        return _json(202, {'group_migration': views.detail(job, members, req.host_url)},
+        return _json(202, {'group_migration': views.detail(job, job.members, req.host_url)},
                      {'Location': location})
 
     def index(self, req, ctxt):

@@ -66,16 +66,17 @@ def _now() -> datetime.datetime:
 # Jobs and their locks
 
 
-def create_job(context, values: dict, members: list[dict]) -> models.Job:
+def create_job(context, values: dict, members: list[dict], event: dict | None = None):
     """A pending job with its members, locking its group and servers.
 
-    Raises JobConflict, naming the job that holds the lock, when another
-    unfinished job moves the group or one of the servers.
+    ``event`` (the detail of a ``job.created`` event) is recorded in the same
+    transaction. Raises JobConflict, naming the job that holds the lock, when
+    another unfinished job moves the group or one of the servers.
     """
     names = [group_lock(values['server_group_id'])]
     names += [server_lock(m['server_id']) for m in members]
     try:
-        return _create_locked(context, values, members, sorted(set(names)))
+        return _create_locked(context, values, members, sorted(set(names)), event)
     except db_exc.DBDuplicateEntry:
         holders = lock_holders(context, names)
         if not holders:  # the other job ended meanwhile; let the caller ask again
@@ -85,14 +86,16 @@ def create_job(context, values: dict, members: list[dict]) -> models.Job:
 
 
 @retry_on_deadlock
-def _create_locked(context, values, members, names):
+def _create_locked(context, values, members, names, event):
     with db.get_context_manager(context).writer.using(context):
         job = db.create_job(context, values, members)
         # sorted: two jobs that lock the same names take them in the same order
         for name in names:
             context.session.add(models.JobLock(name=name, job_id=job.id))
         context.session.flush()
-        return job
+        if event is not None:
+            db.add_event(context, job.id, 'job.created', event)
+        return db.get_job(context, job.id)
 
 
 def lock_holders(context, names) -> dict[str, str]:

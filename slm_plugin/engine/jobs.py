@@ -5,7 +5,6 @@ from __future__ import annotations
 from oslo_log import log as logging
 
 from slm_plugin import planning
-from slm_plugin.db import api as db
 from slm_plugin.db import coordination
 from slm_plugin.engine.runner import plan_to_dict
 from slm_plugin.simulation.runner import forecast
@@ -45,10 +44,9 @@ def submit(context, conf, driver, request: dict, requested_by: str, reason: str 
               'strategy': strategy, 'request': stored}
     members = [{'server_id': s.server_id, 'name': s.name, 'source_host': s.host}
                for s in group.servers]
-    job = coordination.create_job(context, values, members)
-    db.add_event(context, job.id, 'job.created',
-                 {'by': requested_by, 'reason': reason, 'project_id': context.project_id,
-                  'user_id': context.user_id})
+    job = coordination.create_job(context, values, members, event={
+        'by': requested_by, 'reason': reason, 'project_id': context.project_id,
+        'user_id': context.user_id})
     LOG.info('Job %s created for server group %s (%s) by %s', job.id, group.name, group.id,
              requested_by)
     return job

@@ -23,6 +23,7 @@ import threading
 
 import oslo_messaging as messaging
 from oslo_log import log as logging
+from sqlalchemy import event as sa_event
 
 from slm_plugin import context as slm_context
 from slm_plugin.common import messaging as rpc
@@ -39,12 +40,56 @@ LOG = logging.getLogger(__name__)
 def database_manager(conf):
     """A transaction context manager of the service's own for ``[database] connection``."""
     d = conf.database
-    kwargs = {'max_pool_size': d.max_pool_size, 'max_overflow': d.max_overflow,
-              'pool_timeout': d.pool_timeout, 'connection_recycle_time':
-              d.connection_recycle_time, 'max_retries': d.max_retries}
     if d.connection.startswith('sqlite'):
-        kwargs = {}
-    return db.create_context_manager(d.connection, **kwargs)
+        # readers on an engine of their own, so that only writers queue (see below)
+        manager = db.create_context_manager(d.connection, slave_connection=d.connection,
+                                            synchronous_reader=False)
+        writer = manager.writer.get_engine()
+        reader = manager.reader.get_engine()
+        for engine in {writer, reader}:
+            _sqlite_pragmas(engine)
+        _one_writer_at_a_time(writer)
+        return manager
+    return db.create_context_manager(
+        d.connection, max_pool_size=d.max_pool_size, max_overflow=d.max_overflow,
+        pool_timeout=d.pool_timeout, connection_recycle_time=d.connection_recycle_time,
+        max_retries=d.max_retries)
+
+
+SQLITE_BUSY_TIMEOUT_MS = 30000
+
+
+def _sqlite_pragmas(engine):
+    """Write-ahead logging: readers never wait for writers, and commits cost one fsync."""
+    @sa_event.listens_for(engine, 'connect')
+    def _pragmas(dbapi_connection, record):
+        dbapi_connection.execute(f'PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}')
+        dbapi_connection.execute('PRAGMA journal_mode = WAL')
+        dbapi_connection.execute('PRAGMA synchronous = NORMAL')
+
+
+def _one_writer_at_a_time(engine):
+    """SQLite, for many threads: take the write lock when a transaction begins.
+
+    A deferred transaction that reads, then writes, fails at once ("database
+    is locked") when another one holds the write lock, and most of ours read
+    before they write (check a state, then change it). Beginning them all
+    IMMEDIATE makes them queue for the lock instead, up to the busy timeout.
+    Writers serialise on the database; that is the embedded default's price,
+    MariaDB has no such limit.
+    """
+    @sa_event.listens_for(engine, 'begin')
+    def _begin_immediate(conn):
+        # after oslo.db's own BEGIN, which is deferred and has locked nothing yet
+        if not conn.info.get('slm_immediate'):
+            conn.exec_driver_sql('COMMIT')
+            conn.exec_driver_sql('BEGIN IMMEDIATE')
+            conn.info['slm_immediate'] = True
+
+    @sa_event.listens_for(engine, 'commit')
+    @sa_event.listens_for(engine, 'rollback')
+    def _end(conn):
+        conn.info.pop('slm_immediate', None)
 
 
 class EngineEndpoint:
