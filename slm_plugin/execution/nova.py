@@ -67,7 +67,7 @@ FINAL_STATUS = {
     'failed': api.FAILED,
 }
 POSTCOPY = 'running (post-copy)'
-UNSET = object()
+ABORTABLE = ('queued', 'preparing', 'running')
 
 
 class BandwidthActuator(Protocol):
@@ -125,13 +125,14 @@ class NovaCloud:
     def __init__(self, conn, servers: Mapping[str, str], *, microversion: str | None = None,
                  actuator: BandwidthActuator | None = None,
                  retry: retries.RetryPolicy | None = None, converged_mib: float = 32.0,
-                 clock=time.time, sleep=time.sleep):
+                 abort_wait_s: float = 30.0, clock=time.time, sleep=time.sleep):
         self.conn = conn
         self.servers = dict(servers)
         self.microversion = microversion or compute_api.negotiate(conn)
         self.actuator = actuator
         self.retry = retry or retries.RetryPolicy()
         self.converged_mib = converged_mib
+        self.abort_wait_s = abort_wait_s
         self._clock = clock
         self._sleep = sleep
         self._tracks: dict[str, _Track] = {}
@@ -217,14 +218,14 @@ class NovaCloud:
 
     def abort(self, member: str) -> None:
         track = self._running(member)
-        if track.migration_id is None:
-            self._poll(track)
+        self._wait_abortable(track)
         if track.status not in (api.MIGRATING, api.HELD):
             raise api.CloudError(f'{member}: nothing to abort, the migration is {track.status}')
-        if track.migration_id is None:
-            raise api.CloudError(f'{member}: Nova has not recorded the migration yet; '
-                                 'cannot abort it now')
-        if (track.nova_status in ('accepted', 'queued', 'preparing')
+        if track.migration_id is None or track.nova_status not in ABORTABLE:
+            raise api.CloudError(f'{member}: the migration is still {track.nova_status} after '
+                                 f'{self.abort_wait_s:.0f} s; Nova cannot abort it before it '
+                                 'is queued')
+        if (track.nova_status in ('queued', 'preparing')
                 and not compute_api.at_least(self.microversion,
                                              compute_api.ABORT_QUEUED_VERSION)):
             raise api.CloudError(f'{member}: the migration is {track.nova_status}; this Nova '
@@ -312,6 +313,23 @@ class NovaCloud:
             server_id=track.server_id, migration_type='live-migration')
             if m.id not in track.known]
         return 'adopted' if fresh else None
+
+    def _wait_abortable(self, track: _Track) -> None:
+        """Until Nova can abort it: recorded and queued, preparing or running (or ended).
+
+        Just after the start the conductor has not scheduled it yet (no record, or
+        ``accepted``), and an abort then would be refused and lost.
+        """
+        deadline = self._clock() + self.abort_wait_s
+        while True:
+            self._poll(track)
+            if track.status in api.FINAL or track.status == api.SWITCHED_OVER:
+                return
+            if track.migration_id is not None and track.nova_status in ABORTABLE:
+                return
+            if self._clock() >= deadline:
+                return
+            self._sleep(0.1)
 
     def _adopt_after_all(self, track: _Track):
         try:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from openstack import exceptions as sdk_exc
+from oslo_log import log as logging
 
 from slm_plugin import planning
 from slm_plugin.collectors.nova import Capacities, Discovery, NovaCollector, Target
@@ -37,6 +38,8 @@ from slm_plugin.execution.nova import BandwidthActuator, NovaCloud
 from slm_plugin.model import CompletionPolicy
 from slm_plugin.planning.plan import Plan
 from slm_plugin.scenario.model import Limits
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +150,23 @@ def migrate_group(conn, group_ref: str, target: Target, *, strategy: str = 'sync
                        deadline_s=cloud.now() + deadline_s, on_failure=on_failure,
                        observer=watch)
     outcome = loop.run()
+    _stop_leftovers(cloud, outcome)
     progress = cloud.settle(settle_s)
     return _report(conn, found, plan, outcome, cloud, progress, failed, strategy)
+
+
+def _stop_leftovers(cloud: NovaCloud, outcome: Outcome) -> None:
+    """Nothing may be left migrating once the loop is done: a held member would wait
+    for a release that never comes. The loop cancels what it sees; a member it could not
+    (an abort Nova refused that early) is aborted again here."""
+    for name, p in cloud.progress().items():
+        if p.status in (api.MIGRATING, api.HELD):
+            LOG.warning('%s is still %s after the job ended (%s); aborting it', name,
+                        p.status, outcome.status)
+            try:
+                cloud.abort(name)
+            except api.CloudError as exc:
+                LOG.error('%s: cannot abort the leftover migration: %s', name, exc)
 
 
 def _report(conn, found: Discovery, plan: Plan, outcome: Outcome, cloud: NovaCloud,

@@ -4,12 +4,15 @@ Importing Nova's test code reconfigures the interpreter for good: it picks
 native threads or eventlet for the whole process, and its fixtures patch
 oslo.config, logging, warnings and RPC globally. So those tests never run in
 this process (tests/conftest.py keeps the directory out of collection); each
-module runs in a fresh ``python -m pytest`` and its result is this test's.
-Run one directly with ``SLM_NOVA_TESTS=1 .venv/bin/python -m pytest tests/functional/nova``.
+module runs in a fresh ``python -m pytest``, as many at once as there are
+CPUs (their migrations spend much of their time waiting), and its result is
+this test's. Run them directly with
+``SLM_NOVA_TESTS=1 .venv/bin/python -m pytest tests/functional/nova``.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import pathlib
 import re
@@ -22,26 +25,42 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 NOVA_TESTS = pathlib.Path(__file__).resolve().parent / 'nova'
 MODULES = sorted(p.name for p in NOVA_TESTS.glob('test_*.py'))
 TIMEOUT_S = 540
+NOISE = re.compile(r'^\S*\s*(\d{4}-\d\d-\d\d[ T]\d|(INFO|DEBUG|WARNING|ERROR)\s+\S+:\S+:\d+ )')
 
 pytestmark = pytest.mark.functional
 
 
-@pytest.mark.parametrize('module', MODULES)
-def test_nova_module(module, record_property):
+def _run(module: str) -> subprocess.CompletedProcess | str:
     env = dict(os.environ, SLM_NOVA_TESTS='1', OS_NOVA_DISABLE_EVENTLET_PATCHING='1')
-    path = NOVA_TESTS / module
     cmd = [sys.executable, '-m', 'pytest', '-q', '-rfE', '-p', 'no:cacheprovider',
-           '-p', 'no:warnings', str(path.relative_to(ROOT))]
+           '-p', 'no:warnings', str((NOVA_TESTS / module).relative_to(ROOT))]
     try:
-        result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                                timeout=TIMEOUT_S, check=False)
+        return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f'{module} did not finish within {TIMEOUT_S} s:\n{_tail(exc.stdout)}')
+        return f'{module} did not finish within {TIMEOUT_S} s:\n{_useful(exc.stdout)}'
+
+
+@pytest.fixture(scope='module')
+def nova_runs():
+    """Every module's run, started together the first time a test asks for one."""
+    workers = max(1, min(len(MODULES), os.cpu_count() or 1))
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        # the longest first, so that the workers finish at about the same time
+        order = sorted(MODULES, key=lambda m: -(NOVA_TESTS / m).stat().st_size)
+        yield {m: pool.submit(_run, m) for m in order}
+
+
+@pytest.mark.parametrize('module', MODULES)
+def test_nova_module(module, nova_runs, record_property):
+    result = nova_runs[module].result()
+    if isinstance(result, str):
+        pytest.fail(result)
     summary = _summary(result.stdout)
     record_property('nova_tests', summary)
     print(f'{module}: {summary}')
     assert result.returncode == 0, (
-        f'{module}: {summary}\n{_tail(result.stdout)}\n{_tail(result.stderr, 40)}')
+        f'{module}: {summary}\n{_useful(result.stdout)}\n{_useful(result.stderr, 40)}')
     assert re.search(r'\d+ passed', summary), f'{module} ran no test: {summary}'
 
 
@@ -50,7 +69,9 @@ def _summary(out: str) -> str:
     return lines[-1].strip('= ') if lines else 'no output'
 
 
-def _tail(text, lines: int = 200) -> str:
+def _useful(text, lines: int = 150) -> str:
+    """The end of a run's output without Nova's log lines: tracebacks and assertions."""
     if isinstance(text, bytes):
         text = text.decode(errors='replace')
-    return '\n'.join((text or '').splitlines()[-lines:])
+    kept = [line for line in (text or '').splitlines() if not NOISE.match(line)]
+    return '\n'.join(kept[-lines:])

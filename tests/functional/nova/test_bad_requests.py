@@ -82,20 +82,17 @@ class BadRequestTest(NovaTestCase):
 
     # -- refused ---------------------------------------------------------------------------
 
-    def test_unknown_group(self):
+    def test_unknown_group_and_impossible_targets(self):
         self.refused("no server group has the id or name 'nope'", group='nope')
         self.refused('no server group has the id or name', group=self.ids['vm1'])
-
-    def test_target_zone_without_enabled_hosts(self):
-        self.disable('b1', 'b2', 'b3')
-        message = self.refused('availability zone dc2 has no enabled compute host that is up')
-        self.assertIn('b1 (disabled: maintenance)', message)
+        self.refused('is already in availability zone dc1', target=Target(zone='dc1'))
         self.refused("no compute host is in availability zone 'dc9'; zones: dc1, dc2",
                      target=Target(zone='dc9'))
-
-    def test_target_with_too_few_hosts_for_anti_affinity(self):
         self.disable('b3')
         self.refused('anti-affinity needs 3 distinct target hosts', error=PlanError)
+        self.disable('b1', 'b2')
+        message = self.refused('availability zone dc2 has no enabled compute host that is up')
+        self.assertIn('b1 (disabled: maintenance)', message)
 
     def test_member_in_error(self):
         self.conn.compute.reset_server_state(self.ids['vm2'], 'error')
@@ -120,6 +117,3 @@ class BadRequestTest(NovaTestCase):
             cloud.start('vm1', 'b2', None)
         self.assertIn('busy (task_state migrating)', str(refused.exception))
         self.assertEqual(1, len(list(self.conn.compute.migrations())))
-
-    def test_member_already_in_the_target_zone(self):
-        self.refused('is already in availability zone dc1', target=Target(zone='dc1'))
