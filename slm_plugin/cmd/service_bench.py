@@ -65,6 +65,8 @@ def _conf(tmp: Path, db_url: str, transport_url: str, tick: float, topic: str):
     path = tmp / 'bench.conf'
     path.write_text(
         f'[DEFAULT]\ntransport_url = {transport_url}\nhost = bench-engine\n'
+        # throwaway queues and exchanges, as the tests use them on a shared broker
+        '[oslo_messaging_rabbit]\namqp_auto_delete = true\nrabbit_transient_queues_ttl = 60\n'
         f'[database]\nconnection = {db_url}\nmax_pool_size = 50\nmax_overflow = 100\n'
         '[api]\nauth_strategy = noauth\n'
         f'[engine]\ntopic = {topic}\ncontrol_tick = {tick}\nscan_interval = 3600\n'
