@@ -47,7 +47,7 @@ from slm_plugin.simulation.fairshare import max_min_share
 
 LOG = logging.getLogger(__name__)
 
-CAP_STEP_MIBPS = 0.5  # a new effective cap is pushed when it moves by more than this
+FORCE_WAIT_S = 0.05  # how long force_complete waits for the agent before the next member
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ class MigrationResult:
     iterations: int | None
     constant_pages: int | None  # pages QEMU sent as "all zero"
     time_elapsed_s: float | None  # libvirt's job time (destination side)
-    dirty_rate_mibps: float | None = None  # QEMU's last measure, from round 2 on
+    dirty_rate_mibps: float | None = None  # QEMU's largest measure from iteration 3 on
     error: str | None = None
 
 
@@ -134,6 +134,7 @@ class _Migration:
         self.requested: float | None = None  # the planner's cap; None is uncapped
         self.effective: float | None = None  # the cap pushed to libvirt
         self.repushed = False
+        self.pushed: tuple | None = None  # (cap,) last handed to the pusher
         self.qemu_dirty: float | None = None
 
 
@@ -184,8 +185,13 @@ class LibvirtCloud:
                     self._callbacks.append((conn, cb))
             except (agent_exc.AgentError, libvirt.libvirtError) as exc:
                 LOG.warning("no domain events from %s: %s", name, exc)
+        self._pending: dict[str, _Migration] = {}
+        self._wake = threading.Condition(self._lock)
         self._poller = threading.Thread(target=self._poll, name="libvirt-cloud-poll", daemon=True)
         self._poller.start()
+        self._capper = threading.Thread(target=self._pusher, name="libvirt-cloud-caps",
+                                        daemon=True)
+        self._capper.start()
 
     # -- Cloud interface -----------------------------------------------------------------
 
@@ -229,6 +235,7 @@ class LibvirtCloud:
             # before the job: libvirt uses it when the migration begins
             self.actuator.set_cap(uuid, source, caps[member])
             mig.effective = caps[member]
+            mig.pushed = (caps[member],)
         except (agent_exc.AgentError, api.CloudError) as exc:
             with self._lock:
                 del self._migs[member]
@@ -257,10 +264,25 @@ class LibvirtCloud:
         mig.held = held
 
     def force_complete(self, member: str, mode: str) -> None:
+        """Asked of several members in one tick, the requests overlap: each waits at most
+        ``FORCE_WAIT_S`` before the next is sent; a refusal after that is logged."""
         mig = self._running(member, finished_ok=True)
         if mig.done:
             return  # already completed by itself
-        self._act(mig, f"force-complete ({mode})", self.actuator.force_complete, mode)
+        errors: list[Exception] = []
+
+        def force():
+            try:
+                self._act(mig, f"force-complete ({mode})", self.actuator.force_complete, mode)
+            except api.CloudError as exc:
+                errors.append(exc)
+                LOG.warning("%s", exc)
+
+        worker = threading.Thread(target=force, name=f"force-{member}", daemon=True)
+        worker.start()
+        worker.join(FORCE_WAIT_S)
+        if errors:
+            raise errors[0]
         mig.held = False
         if mode == "postcopy":
             mig.postcopy = True
@@ -317,7 +339,10 @@ class LibvirtCloud:
 
     def close(self) -> None:
         self._stop.set()
+        with self._lock:
+            self._wake.notify_all()
         self._poller.join(timeout=5)
+        self._capper.join(timeout=5)
         for conn, cb in self._callbacks:
             try:
                 conn.domainEventDeregisterAny(cb)
@@ -429,8 +454,12 @@ class LibvirtCloud:
                 return
             mig.last = stats
             mig.samples.append((t, stats))
-            if mig.transfer_started_at is None and (stats.get("data_processed_mib") or 0) > 0:
-                mig.transfer_started_at = t
+            sent = stats.get("data_processed_mib") or 0.0
+            if mig.transfer_started_at is None and sent > 0:
+                # when the first byte left: back from this sample at the current rate
+                rate = stats.get("throughput_mibps") or 0.0
+                back = sent / rate if rate > 0 else 0.0
+                mig.transfer_started_at = max(mig.started_at, t - min(back, self.poll_s * 2))
                 repush = not mig.repushed
                 mig.repushed = True
             iteration = stats.get("iteration") or 0
@@ -440,7 +469,8 @@ class LibvirtCloud:
             if stats.get("postcopy"):
                 mig.postcopy = True
             if iteration >= 3 and stats.get("dirty_rate_mibps") is not None:
-                mig.qemu_dirty = stats["dirty_rate_mibps"]
+                # the largest: a long round saturates at the working set and reads low
+                mig.qemu_dirty = max(mig.qemu_dirty or 0.0, stats["dirty_rate_mibps"])
         if repush:  # the cap set before the job began might not have reached QEMU
             self._push_caps(force=mig.member)
 
@@ -453,24 +483,46 @@ class LibvirtCloud:
         return {m.member: r for m, r in zip(live, rates, strict=True)}
 
     def _push_caps(self, force: str | None = None) -> None:
+        """Hand the caps that changed to the pusher thread (the loop never waits on them).
+
+        libvirt takes whole MiB/s, so only a change of that value is pushed; a
+        migration in post-copy is left alone (its pages move at QEMU's post-copy
+        bandwidth, unlimited by default).
+        """
         with self._lock:
-            caps = self._effective_caps()
-            todo = []
-            for name, cap in caps.items():
+            for name, cap in self._effective_caps().items():
                 mig = self._migs[name]
-                old = mig.effective
-                moved = (old is None) != (cap is None) or (
-                    cap is not None and old is not None and abs(cap - old) > CAP_STEP_MIBPS)
-                if moved or name == force:
-                    todo.append((mig, cap))
-        for mig, cap in todo:
-            try:
-                self.actuator.set_cap(mig.uuid, mig.source, cap)
-                mig.effective = cap
-            except (agent_exc.AgentError, api.CloudError) as exc:
-                if not mig.done and not isinstance(getattr(exc, "cause", exc),
-                                                   agent_exc.DomainNotFound):
-                    LOG.warning("%s: max speed %s not set: %s", mig.member, cap, exc)
+                if mig.postcopy:
+                    continue
+                if name == force or mig.pushed is None or (
+                        agent_driver._speed(cap) != agent_driver._speed(mig.pushed[0])):
+                    mig.effective = cap
+                    mig.pushed = (cap,)
+                    self._pending[name] = mig
+            if self._pending:
+                self._wake.notify()
+
+    def _pusher(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending and not self._stop.is_set():
+                    self._wake.wait(0.5)
+                if self._stop.is_set():
+                    return
+                todo = list(self._pending.values())
+                self._pending.clear()
+            for mig in todo:
+                cap = mig.pushed[0]
+                if mig.done or mig.postcopy:
+                    continue
+                try:
+                    self.actuator.set_cap(mig.uuid, mig.source, cap)
+                except (agent_exc.AgentError, api.CloudError) as exc:
+                    if not mig.done and not isinstance(getattr(exc, "cause", exc),
+                                                       agent_exc.DomainNotFound):
+                        LOG.warning("%s: max speed %s not set: %s", mig.member, cap, exc)
+                except Exception:
+                    LOG.exception("%s: max speed %s not set", mig.member, cap)
 
     def _converged(self, mig: _Migration) -> bool:
         if mig.iteration < 2 or not mig.samples:

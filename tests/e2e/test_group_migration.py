@@ -25,12 +25,16 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 
 import pytest
+from oslo_config import cfg
 
+import slm_plugin.conf
 from slm_plugin import model
+from slm_plugin.agent.service import AgentService
+from slm_plugin.collectors.agent import AgentActuator, AgentCollector
+from slm_plugin.common import messaging
 from slm_plugin.execution.libvirt_cloud import LibvirtCloud
 from slm_plugin.execution.loop import ControlLoop
 from slm_plugin.planning.baselines import ParallelPlanner
@@ -70,36 +74,75 @@ def _scenario(src: str, dst: str, dirty: dict[str, float]) -> Scenario:
         limits=Limits(max_concurrent_per_host=len(GUESTS), policy=POLICY))
 
 
-def _measure_dirty_rates(testbed, host: str) -> dict[str, float]:
-    """Page-sampling dirty rates of every guest, measured at once (the agent's method)."""
-    from slm_plugin.agent.driver import LibvirtDriver
-    drv = LibvirtDriver(testbed.hosts[host].uri)
-    out: dict[str, float] = {}
+@pytest.fixture
+def agents(testbed, rabbit_url, tmp_path):
+    """An slm-agent for each host, serving RPC over RabbitMQ (in this process)."""
+    path = tmp_path / "slm.conf"
+    # throwaway topics: their queues go with their consumers (as in the functional tests)
+    path.write_text(f"[DEFAULT]\ntransport_url = {rabbit_url}\n"
+                    "[oslo_messaging_rabbit]\namqp_auto_delete = true\n"
+                    "rabbit_transient_queues_ttl = 60\n"
+                    f"[agent]\ntopic_prefix = slm-agent-e2e-{os.getpid()}\n")
+    conf = cfg.ConfigOpts()
+    slm_plugin.conf.register_opts(conf)
+    conf(["--config-file", str(path)], project="slm", default_config_files=[],
+         default_config_dirs=[])
+    services = [AgentService(conf, host=name, libvirt_uri=h.uri)
+                for name, h in testbed.hosts.items()]
+    for s in services:
+        s.start()
+    try:
+        yield conf
+    finally:
+        for s in services:
+            s.stop()
+        messaging.cleanup(conf)
 
-    def one(g):
-        out[g.name] = drv.dirty_rate(g.uuid, seconds=2)
 
-    threads = [threading.Thread(target=one, args=(g,)) for g in GUESTS]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    drv.close()
-    return out
+def _measure_dirty_rates(conf, host: str) -> tuple[dict[str, float], tuple[str, ...]]:
+    """Dirty rates as the engine gets them: AgentCollector asks the host's agent."""
+    collection = AgentCollector(conf).collect({g.uuid: host for g in GUESTS})
+    rates = {g.name: collection.measurements[g.uuid].dirty_rate_mibps for g in GUESTS}
+    assert all(r is not None for r in rates.values()), collection.notes
+    return rates, collection.notes
 
 
 def _run(testbed, planner, src, dst, dirty, **cloud_args):
     scenario = _scenario(src, dst, dirty)
     cloud = LibvirtCloud(testbed.uris(), {g.name: (src, g.uuid) for g in GUESTS},
                          dest_xml=testbed.dest_xml, estimates=dirty, **cloud_args)
+    trace = []
+
+    def observe(t, progress):
+        trace.append((round(t, 2), {n: (p.status, p.round, round(p.memory_remaining_mib, 1),
+                                        round(p.throughput_mibps, 1), p.switchover_at)
+                                    for n, p in progress.items()}))
+
+    calls = []
+    if os.environ.get("SLM_E2E_TRACE"):
+        def timed(name, fn):
+            def call(*a):
+                t = cloud.now()
+                try:
+                    return fn(*a)
+                finally:
+                    calls.append((round(t, 3), round(cloud.now() - t, 3), name, repr(a)))
+            return call
+
+        for meth in ("start", "set_cap", "hold", "force_complete"):
+            setattr(cloud, meth, timed(meth, getattr(cloud, meth)))
     try:
         plan = planner.plan(scenario)
-        outcome = ControlLoop(cloud, scenario, planner, plan, tick_s=0.25, deadline_s=180).run()
+        outcome = ControlLoop(cloud, scenario, planner, plan, tick_s=0.25, deadline_s=180,
+                              observer=observe).run()
         cloud.join(timeout=60)
         time.sleep(0.5)  # the last job-completed events
         results = {r.member: r for r in cloud.results()}
     finally:
         cloud.close()
+        if os.environ.get("SLM_E2E_TRACE"):
+            with open(f"{os.environ['SLM_E2E_TRACE']}.{planner.name}.json", "w") as f:
+                json.dump({"ticks": trace, "calls": calls}, f)
     assert outcome.status == "completed", outcome
     for m in outcome.members:
         assert m.location == dst, m
@@ -154,9 +197,9 @@ def _predict(r, dirty_mibps: float, cap: float) -> model.Prediction:
     return model.predict(vm, POLICY, cap)
 
 
-def test_parallel_against_synchronized_on_real_qemu(testbed):
+def test_parallel_against_synchronized_on_real_qemu(testbed, agents):
     testbed.boot(A, GUESTS)
-    measured = _measure_dirty_rates(testbed, A)
+    measured, _ = _measure_dirty_rates(agents, A)
     nominal = {g.name: g.dirty_mibps for g in GUESTS}
 
     before = _last_beats(testbed, A)
@@ -165,7 +208,9 @@ def test_parallel_against_synchronized_on_real_qemu(testbed):
     _alive_on(testbed, B, before)
 
     before = _last_beats(testbed, B)
-    sync = _run(testbed, SynchronizedPostcopyPlanner(), B, A, measured)
+    # caps, holds, post-copy and statistics by the agents, over RabbitMQ
+    sync = _run(testbed, SynchronizedPostcopyPlanner(), B, A, measured,
+                actuator=AgentActuator(agents))
     _alive_on(testbed, A, before)
 
     report = {"budget_mibps": BUDGET_MIBPS, "dirty_rate_page_sampling": measured,
@@ -181,7 +226,7 @@ def test_parallel_against_synchronized_on_real_qemu(testbed):
         for label, rate in rates.items():
             p = _predict(r, rate, fixed_cap)
             real_t = r.switchover_at - r.transfer_started_at
-            row[label] = {"predicted_s": p.switchover_s, "real_s": real_t,
+            row[label] = {"dirty_mibps": rate, "predicted_s": p.switchover_s, "real_s": real_t,
                           "time_error": (p.switchover_s - real_t) / real_t,
                           "predicted_mib": p.wire_mib, "real_mib": r.wire_mib,
                           "bytes_error": (p.wire_mib - r.wire_mib) / r.wire_mib}

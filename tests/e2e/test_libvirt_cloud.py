@@ -58,3 +58,20 @@ def test_one_migration_of_a_dirtying_guest(testbed):
     assert after[0][0] >= before[-1][0] and after[-1][1] > before[-1][1]
     assert all(bad == 0 for _, _, bad in before + after)
     testbed.destroy(B, "solo")
+
+
+def test_the_agent_driver_reconnects_when_libvirtd_restarts(testbed):
+    from slm_plugin.agent import exception
+    from slm_plugin.agent.driver import LibvirtDriver
+
+    host = testbed.hosts[B]
+    drv = LibvirtDriver(host.uri)
+    try:
+        assert drv.host_info()["hostname"] == B
+        host.stop()
+        with pytest.raises(exception.HypervisorUnavailable):
+            drv.list_domains()
+        host.start()
+        assert drv.host_info()["hostname"] == B  # a new connection, by itself
+    finally:
+        drv.close()
