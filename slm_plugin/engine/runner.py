@@ -288,6 +288,9 @@ class JobRunner:
         ctxt = self.context
         me = self.conf.host
         job = db.get_job(ctxt, self.job_id)
+        if job.status in coordination.FINAL:  # ended (aborted) between our claim and now
+            LOG.info('Job %s has ended (%s) meanwhile; nothing to do', job.id, job.status)
+            return
         taken_over = bool(self.previous_owner and self.previous_owner != me)
         db.add_event(ctxt, self.job_id, 'job.taken_over' if taken_over else 'job.claimed',
                      {'engine': me, 'from': self.previous_owner, 'status': job.status})
