@@ -47,6 +47,7 @@ from slm_plugin.simulation.fairshare import max_min_share
 
 LOG = logging.getLogger(__name__)
 
+SETTLE_S = 2.0  # how long a refused action waits to see whether the migration just ended
 FORCE_WAIT_S = 0.05  # how long force_complete waits for the agent before the next member
 
 
@@ -374,6 +375,13 @@ class LibvirtCloud:
         try:
             action(mig.uuid, mig.source, *args)
         except (agent_exc.AgentError, api.CloudError) as exc:
+            # QEMU may have switched the guest over by itself a moment ago: then the
+            # source has no guest (or no job) left to act on, and nothing is wrong
+            if mig.thread is not None:
+                mig.thread.join(SETTLE_S)
+            if mig.done and mig.error is None:
+                LOG.debug("%s: %s after the migration ended: %s", mig.member, what, exc)
+                return
             raise api.CloudError(f"{mig.member}: {what} failed: {exc}") from None
 
     def _migrate(self, mig: _Migration, peer_uri: str, params: dict, flags: int) -> None:
