@@ -106,11 +106,13 @@ class JobCloud:
         self._stopping = stopping
         self.cancelling = False
         self._filters = 'members' in inspect.signature(cloud.progress).parameters
+        self._tick_began = None
 
     def now(self) -> float:
         return self._cloud.now() - self._t0
 
     def progress(self) -> dict[str, api.Progress]:
+        self._tick_began = time.monotonic()  # the loop looks first in every tick
         if self._filters:
             everything = self._cloud.progress(members=self._members)
         else:
@@ -172,10 +174,12 @@ class JobCloud:
         self._cloud.abort(member)
 
     def wait(self, seconds):
+        """Until the next tick: ticks begin every ``seconds``, however long the work took."""
         if self._scale is None:
             self._cloud.wait(seconds)
-        else:
-            self._stopping.wait(seconds / self._scale)
+            return
+        began = self._tick_began if self._tick_began is not None else time.monotonic()
+        self._stopping.wait(max(0.0, began + seconds / self._scale - time.monotonic()))
 
 
 class ResumedLoop(ControlLoop):

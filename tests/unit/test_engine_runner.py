@@ -262,3 +262,20 @@ def test_the_maintenance_endpoint_hears_service_update_only():
     assert rule.match({}, 'nova-compute:h', 'service.update', {}, {})
     for other in ('service.delete', 'service.update.end', 'instance.update', 'xservice.update'):
         assert not rule.match({}, 'nova-compute:h', other, {}, {})
+
+
+def test_ticks_begin_at_a_steady_rate_whatever_the_work_took(scenario):
+    import time
+
+    sim = SimulatedCloud(scenario)
+    job = JobCloud(sim, ['web-1'], 0.0, 1.0, Recorder(), lambda: None, threading.Event())
+    began = time.monotonic()
+    job.progress()
+    time.sleep(0.15)  # the tick's work
+    job.wait(0.3)
+    assert 0.28 <= time.monotonic() - began < 0.4
+    job.progress()
+    time.sleep(0.35)  # work longer than the tick: the next one begins at once
+    t = time.monotonic()
+    job.wait(0.3)
+    assert time.monotonic() - t < 0.05
