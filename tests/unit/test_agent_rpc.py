@@ -36,6 +36,7 @@ def conf():
     conf.set_override("rpc_timeout", 5, group="agent")
     yield conf
     messaging.cleanup(conf)
+    conf.reset()  # overrides live on the option groups, which every ConfigOpts shares
 
 
 @pytest.fixture
