@@ -11,7 +11,7 @@ from slm_plugin.execution import cloud as api
 from slm_plugin.execution.nova import NovaCloud
 from slm_plugin.execution.nova_job import migrate_group
 from slm_plugin.planning.plan import PlanError
-from tests.functional.nova.base import NovaTestCase
+from tests.functional.nova.base import IMAGE, NovaTestCase
 
 DC2 = Target(zone='dc2')
 
@@ -88,6 +88,14 @@ class BadRequestTest(NovaTestCase):
         self.refused('is already in availability zone dc1', target=Target(zone='dc1'))
         self.refused("no compute host is in availability zone 'dc9'; zones: dc1, dc2",
                      target=Target(zone='dc9'))
+        # a server booted into a zone stays there: Nova's scheduler will not move it
+        pinned = self.conn.compute.create_server_group(name='pinned', policy='affinity')
+        server = self.conn.compute.create_server(
+            name='db1', image_id=IMAGE, flavor_id=self.small.id, networks='none',
+            availability_zone='dc1', scheduler_hints={'group': pinned.id})
+        self.conn.compute.wait_for_server(server, interval=0.1, wait=60)
+        self.refused(f'db1 ({server.id}) was booted into availability zone dc1',
+                     group='pinned')
         self.disable('b3')
         self.refused('anti-affinity needs 3 distinct target hosts', error=PlanError)
         self.disable('b1', 'b2')
