@@ -147,12 +147,21 @@ class Host:
         except Exception:
             conn = None
         if conn is not None:
-            try:
-                for dom in conn.listAllDomains():
-                    try:
-                        dom.destroy()
-                    except Exception:
-                        pass
+            import threading
+
+            def destroy(dom):
+                try:
+                    dom.destroy()
+                except Exception:
+                    pass
+
+            try:  # at once: each takes a second or more under TCG
+                workers = [threading.Thread(target=destroy, args=(d,))
+                           for d in conn.listAllDomains()]
+                for w in workers:
+                    w.start()
+                for w in workers:
+                    w.join(30)
             finally:
                 conn.close()
         for pid in self.qemu_pids():

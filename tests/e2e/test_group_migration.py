@@ -1,24 +1,36 @@
 """The proof on real QEMU: three guests live-migrate as a group under a shared budget.
 
 Three tiny TCG guests dirty memory at 0, 6 and 12 MiB/s over a 32 MiB working
-set. They move between the two libvirtd hosts twice under the same bandwidth
-budget:
+set. They move between the two libvirtd hosts three times under the same
+bandwidth budget:
 
 * ``parallel`` (free-running, no control): all at once, each at a fixed max
   speed of a third of the budget, as Nova's ``live_migration_bandwidth`` would
   keep them within it. Each one switches over when QEMU finds it converged, so
   the group runs split for seconds.
-* ``synchronized-postcopy`` (controlled): caps re-solved every tick from what
-  libvirt reports, so that every first pass ends together, then the whole group
-  switches over by post-copy in the same tick. QEMU has no hard "hold" (a 1 ms
-  max downtime still lets an idle guest converge by itself, see
-  slm_plugin/agent/driver.py), so the switchover is coordinated by post-copy.
+* ``synchronized-postcopy`` (controlled by the agents, over RabbitMQ): caps
+  re-solved every tick from what libvirt reports, so that every first pass ends
+  together, then the whole group switches over by post-copy in the same tick.
+* ``synchronized`` (same agents; holds by a 1 ms max downtime): reported, not
+  judged. QEMU has no hard hold: it switches over whenever a dirty-bitmap sync
+  finds less than bandwidth x downtime dirty, and a guest that writes little
+  (or a held one whose cap exceeds its dirty rate, so its rounds shrink to
+  milliseconds) soon finds that even at 1 ms. Held members then slip one by
+  one and the split stays in seconds; post-copy is how a QEMU group switches
+  over together.
 
 Each switchover instant is the destination's "resumed" event; downtime and
 bytes come from libvirt's completed-job statistics. Every guest's heartbeat
-must go on at the destination with its memory intact. Finally the pre-copy
-model's prediction is compared with each free-running migration (which ran at a
-constant cap).
+must go on at the destination with its memory intact.
+
+Finally the pre-copy model's prediction is compared with each free-running
+migration (constant cap): its memory is the guest's RAM less the pages QEMU
+sent as zero, its dirty rate the nominal one (and, for comparison, the agent's
+page-sampling reading and QEMU's own). The guests that converge in a few rounds
+are judged at 10 %. The dirtiest (12 MiB/s at a 16 MiB/s cap) is reported: the
+model over-predicts it by about 10 %, since QEMU re-syncs the dirty bitmap as
+soon as the rest of a round fits the downtime, so the end of one round and the
+start of the next overlap, where the model sends every round to its end.
 """
 
 from __future__ import annotations
@@ -38,7 +50,7 @@ from slm_plugin.common import messaging
 from slm_plugin.execution.libvirt_cloud import LibvirtCloud
 from slm_plugin.execution.loop import ControlLoop
 from slm_plugin.planning.baselines import ParallelPlanner
-from slm_plugin.planning.synchronized import SynchronizedPostcopyPlanner
+from slm_plugin.planning.synchronized import SynchronizedPlanner, SynchronizedPostcopyPlanner
 from slm_plugin.scenario.model import (
     Group,
     Host,
@@ -213,8 +225,14 @@ def test_parallel_against_synchronized_on_real_qemu(testbed, agents):
                 actuator=AgentActuator(agents))
     _alive_on(testbed, A, before)
 
+    before = _last_beats(testbed, A)
+    held = _run(testbed, SynchronizedPlanner(), A, B, measured,
+                actuator=AgentActuator(agents))
+    _alive_on(testbed, B, before)
+
     report = {"budget_mibps": BUDGET_MIBPS, "dirty_rate_page_sampling": measured,
-              "parallel": _figures(free), "synchronized-postcopy": _figures(sync)}
+              "parallel": _figures(free), "synchronized-postcopy": _figures(sync),
+              "synchronized": _figures(held)}
 
     # the model against each free-running migration (a constant cap of fixed_cap)
     errors = {}
@@ -235,7 +253,7 @@ def test_parallel_against_synchronized_on_real_qemu(testbed, agents):
     _print(report)
 
     p, s = report["parallel"], report["synchronized-postcopy"]
-    assert p["split_s"] > 3.0, p
+    assert p["split_s"] > 2.0, p  # seconds: each member converges on its own (3.7-6.7 s seen)
     assert s["split_s"] <= 1.0, s
     assert s["split_s"] < p["split_s"] / 4, (p, s)
     # the guests that converge in a few rounds; see the module doc for the dirtiest one
@@ -255,7 +273,7 @@ def _print(report: dict) -> None:
              + ", ".join(f"{k} {v:.1f}" for k, v in report["dirty_rate_page_sampling"].items())]
     lines.append(f"{'strategy':<24}{'split s':>9}{'makespan s':>12}{'max downtime ms':>17}"
                  f"{'MiB sent':>10}")
-    for key in ("parallel", "synchronized-postcopy"):
+    for key in ("parallel", "synchronized-postcopy", "synchronized"):
         f = report[key]
         lines.append(f"{key:<24}{f['split_s']:>9.2f}{f['makespan_s']:>12.2f}"
                      f"{f['max_downtime_ms']:>17.0f}{f['wire_mib']:>10.0f}")
