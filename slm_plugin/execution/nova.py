@@ -170,17 +170,19 @@ class NovaCloud:
             try:
                 how = retries.call_once(self.retry, send, lambda: self._took_effect(track),
                                         what=f'live migration of {member}')
-            except sdk_exc.HttpException as exc:
-                raise api.CloudError(f'{member}: Nova refused the live migration to '
-                                     f'{destination}: {compute_api.message(exc)}') from exc
             except Exception as exc:
-                if not retries.is_transient(exc):
+                transient = retries.is_transient(exc)
+                if not transient and not isinstance(exc, sdk_exc.HttpException):
                     raise
-                # the last attempt's answer may be the one that was lost: ask once more
-                how = self._adopt_after_all(track)
-                if how is None:
+                # after a transient failure the last attempt's answer may be the one
+                # that was lost: ask once more before giving up
+                how = self._adopt_after_all(track) if transient else None
+                if how is None and transient:
                     raise api.CloudError(f'{member}: the live migration to {destination} '
                                          f'could not be requested: {exc}') from exc
+                if how is None:
+                    raise api.CloudError(f'{member}: Nova refused the live migration to '
+                                         f'{destination}: {compute_api.message(exc)}') from exc
             if how != 'sent':
                 LOG.info('%s: adopted the live migration accepted by an earlier attempt',
                          member)
