@@ -24,7 +24,7 @@ from tests.functional.nova.progress_driver import CONTROL
 
 TICK_S = 0.1
 MEMORY_MIB = 256
-RATES = {'vm1': 128.0, 'vm2': 256.0, 'vm3': 512.0}  # converge after about 2, 1 and 0.5 s
+RATES = {'vm1': 64.0, 'vm2': 128.0, 'vm3': 512.0}  # converge after about 4, 2 and 0.5 s
 
 
 class SynchronizedTest(NovaTestCase):
@@ -61,10 +61,11 @@ class SynchronizedTest(NovaTestCase):
         converged = {n: j.converged_at for n, j in jobs.items()}
         forced = {n: j.forced_at for n, j in jobs.items()}
         switched = {n: j.switched_over_at for n, j in jobs.items()}
-        # Bounds relative to how far apart the members converge (about 1.5 s by their
-        # rates, longer when the machine is busy), so that load does not decide them.
+        # Bounds relative to how far apart the members converge (about 3.5 s by their
+        # rates, less when a busy machine staggers the starts), so that load does not
+        # decide them.
         apart = converged['vm1'] - converged['vm3']
-        self.assertGreater(apart, 1.0, 'the members converge far apart')
+        self.assertGreater(apart, 1.5, 'the members converge far apart')
         # every member was completed by a force-complete that came through Nova's API,
         # none before the last one had converged, all at about the same time
         self.assertTrue(all(forced.values()), forced)
@@ -90,7 +91,7 @@ class SynchronizedTest(NovaTestCase):
         converged = {n: j.converged_at for n, j in jobs.items()}
         switched = {n: j.switched_over_at for n, j in jobs.items()}
         apart = converged['vm1'] - converged['vm3']
-        self.assertGreater(apart, 1.0)
+        self.assertGreater(apart, 1.5)
         # nobody holds: each is completed soon after it has converged, well before the
         # last one converges, and the group runs split for about as long
         for name in ('vm2', 'vm3'):
