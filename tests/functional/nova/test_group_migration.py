@@ -77,5 +77,42 @@ class GroupMigrationTest(NovaTestCase):
         self.assertEqual('b1', self.host_of(self.ids('vm1')))
         self.assertEqual(source['vm2'], self.host_of(self.ids('vm2')))
 
+    def test_caps_holds_and_dirty_rates_go_through_the_actuator(self):
+        """With an actuator (the SLM agent's role) caps and holds are sent to it, per source
+        host, and the dirty rates it measures reach the planner; nothing says they are not
+        enforced."""
+        actuator = RecordingActuator(dirty_mibps=2.0)
+
+        report = migrate_group(self.conn, 'web', Target(zone='dc2'), tick_s=TICK_S,
+                               actuator=actuator)
+
+        self.assertEqual('completed', report.status, report.format())
+        sources = {s.id: s.compute_host for s in self.servers}
+        held = {(sid, host) for verb, sid, host, value in actuator.calls
+                if verb == 'hold' and value is True}
+        self.assertEqual(set(sources.items()), held)
+        self.assertTrue(any(verb == 'set_cap' for verb, *_ in actuator.calls))
+        self.assertTrue(actuator.asked)
+        self.assertFalse([n for n in report.notes if 'not enforced' in n], report.notes)
+
     def ids(self, name):
         return next(s.id for s in self.servers if s.name == name)
+
+
+class RecordingActuator:
+    """Stands in for the per-host agent: records what NovaCloud asks of it."""
+
+    def __init__(self, dirty_mibps):
+        self.dirty_mibps = dirty_mibps
+        self.calls = []
+        self.asked = 0
+
+    def set_cap(self, server_id, host, cap_mibps):
+        self.calls.append(('set_cap', server_id, host, cap_mibps))
+
+    def hold(self, server_id, host, held):
+        self.calls.append(('hold', server_id, host, held))
+
+    def dirty_rate(self, server_id, host):
+        self.asked += 1
+        return self.dirty_mibps
