@@ -92,6 +92,11 @@ def _one_writer_at_a_time(engine):
         conn.info.pop('slm_immediate', None)
 
 
+def _stop_and_wait(server):
+    server.stop()
+    server.wait()
+
+
 class EngineEndpoint:
     target = messaging.Target(version=RPC_VERSION)
 
@@ -146,10 +151,13 @@ class EngineService:
     def stop(self, timeout: float | None = None):
         """Stop taking jobs and leave the running ones to other engines."""
         self._stopping.set()
-        for thing in (self._listener, self._server):
-            if thing is not None:
-                thing.stop()
-                thing.wait()
+        # in parallel: each waits for its consumer's poll to end
+        stopping = [threading.Thread(target=_stop_and_wait, args=(thing,))
+                    for thing in (self._listener, self._server) if thing is not None]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
         if self._scanner is not None:
             self._scanner.join()
         with self._lock:

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -127,24 +128,48 @@ class Deployment:
         self.processes[name] = process
         return process
 
-    def start_sim_cloud(self, name='sim-cloud'):
+    def start_sim_cloud(self, name='sim-cloud', wait=True):
         process = self.start(name, 'slm_plugin.cmd.sim_cloud', DEFAULT={'host': name})
-        wait_for(lambda: self._answers(lambda: self.sim_stats(timeout=2)), 30,
-                 what=f'{name} to answer')
+        if wait:
+            self.wait_sim_cloud(name)
         return process
 
-    def start_engine(self, name: str, **overrides):
+    def wait_sim_cloud(self, name='sim-cloud'):
+        wait_for(lambda: self._answers(lambda: self.sim_stats(timeout=2)), 60,
+                 what=f'{name} to answer')
+
+    def start_engine(self, name: str, wait=True, **overrides):
         overrides.setdefault('DEFAULT', {})['host'] = name
         process = self.start(name, 'slm_plugin.cmd.engine', **overrides)
-        wait_for(lambda: self._answers(lambda: self.ping_engine(name)), 30,
-                 what=f'engine {name} to answer')
+        if wait:
+            self.wait_engine(name)
         return process
 
-    def start_api(self, name='api'):
+    def wait_engine(self, name: str):
+        wait_for(lambda: self._answers(lambda: self.ping_engine(name)), 60,
+                 what=f'engine {name} to answer')
+
+    def start_api(self, name='api', wait=True):
         process = self.start(name, 'slm_plugin.cmd.api', DEFAULT={'host': name})
-        wait_for(lambda: self._answers(lambda: self.http('GET', '/')[0] == 200), 30,
-                 what='slm-api to answer')
+        if wait:
+            self.wait_api(name)
         return process
+
+    def wait_api(self, name='api'):
+        wait_for(lambda: self._answers(lambda: self.http('GET', '/')[0] == 200), 60,
+                 what=f'{name} to answer')
+
+    def start_services(self, engines=('engine-a',)):
+        """slm-sim-cloud, the engines and slm-api, started together; when all answer."""
+        self.start_sim_cloud(wait=False)
+        for name in engines:
+            self.start_engine(name, wait=False)
+        self.start_api(wait=False)
+        self.wait_sim_cloud()
+        for name in engines:
+            self.wait_engine(name)
+        self.wait_api()
+        return [self.processes[name] for name in engines]
 
     def _answers(self, probe) -> bool:
         for name, process in self.processes.items():
@@ -167,14 +192,19 @@ class Deployment:
         for process in list(self.processes.values()):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
+        # meanwhile, close the test's own transports (each waits for a poll to time out)
+        closing = threading.Thread(target=rpc.cleanup, args=(self._conf,)) \
+            if self._conf is not None else None
+        if closing is not None:
+            closing.start()
         for process in list(self.processes.values()):
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
-        if self._conf is not None:
-            rpc.cleanup(self._conf)
+        if closing is not None:
+            closing.join(30)
 
     def tail(self, name: str, lines: int = 60) -> str:
         path = self.logs.get(name)

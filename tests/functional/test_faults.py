@@ -55,9 +55,7 @@ def test_an_engine_whose_broker_connections_drop_finishes_its_job(
     d = Deployment(tmp_path, rabbit_url, mariadb_url)
     d.options['simulation']['speed'] = '5'
     try:
-        d.start_sim_cloud()
-        engine = d.start_engine('engine-a')
-        d.start_api()
+        [engine] = d.start_services()
         status, body = d.create('web')
         assert status == 202, body
         job_id = body['group_migration']['id']

@@ -75,9 +75,7 @@ def _kinds(events, member=None):
 def test_a_job_goes_from_the_api_through_the_engine_to_the_cloud_and_back(
         deployment, notifications):
     d = deployment
-    d.start_sim_cloud()
-    d.start_engine('engine-a')
-    d.start_api()
+    d.start_services()
 
     status, body = d.create('web', target={'availability_zone': 'dc-b'},
                             options={'allowed_downtime_ms': 300})
@@ -151,9 +149,7 @@ def test_an_engine_killed_mid_job_is_taken_over_and_nothing_starts_twice(deploym
     d = deployment
     # slower, so that the job is well under way when its engine dies
     d.options['simulation']['speed'] = '5'
-    d.start_sim_cloud()
-    d.start_engine('engine-a')
-    d.start_api()
+    d.start_services()
     status, body = d.create('web')
     assert status == 202, body
     job_id = body['group_migration']['id']
@@ -220,9 +216,7 @@ def _service_update(host, disabled, reason):
 def test_a_host_disabled_for_maintenance_has_its_groups_moved(deployment):
     d = deployment
     d.options['maintenance']['enabled'] = 'true'
-    d.start_sim_cloud()
-    d.start_engine('engine-a')
-    d.start_api()
+    d.start_services()
     transport, nova = _nova_notifier(d)
     try:
         # not for us: another binary, enabled, a reason that does not match
