@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -259,7 +260,8 @@ def main(argv=None) -> int:
     counts = [int(n) for n in args.jobs.split(',') if n]
 
     tmp = Path(tempfile.mkdtemp(prefix='slm-service-bench-'))
-    report = {'database': None, 'api': None, 'engine': []}
+    report = {'database': None, 'api': None, 'engine': [], 'cpus': os.cpu_count(),
+              'load_before': os.getloadavg()[0]}
 
     def fresh_db(tag):
         if args.database_url:
@@ -279,12 +281,14 @@ def main(argv=None) -> int:
         conf = _conf(tmp, url, args.transport_url, args.tick, f'slm-bench-engine-{n}')
         report['engine'].append(bench_engine(conf, n, args.window, args.speed))
 
+    report['load_after'] = os.getloadavg()[0]
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     a = report['api']
     print(f'slm-service-bench on {report["database"]}, messages over '
-          f'{args.transport_url.split("://")[0]}\n')
+          f'{args.transport_url.split("://")[0]}; {report["cpus"]} CPUs, load average '
+          f'{report["load_before"]:.1f} before, {report["load_after"]:.1f} after\n')
     print(f'API: {a["clients"]} clients, {a["create_s"].get("n", 0)} creates and '
           f'{a["show_s"].get("n", 0)} shows in {a["elapsed_s"]:.1f} s '
           f'({a["requests_per_s"]:.0f} requests/s, {a["errors"]} errors)')
