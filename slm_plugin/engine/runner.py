@@ -327,7 +327,7 @@ class JobRunner:
                 self._fail_early(job, str(exc))
                 return
             self._guard()
-            cloud = driver.cloud()
+            cloud = driver.cloud_for(group, scenario)
             t0 = cloud.now()
             epoch = timeutils.utcnow()
             stored = plan_to_dict(plan, predicted)
@@ -352,7 +352,7 @@ class JobRunner:
             t0 = clock['cloud_t0']
             epoch = datetime.datetime.fromisoformat(clock['epoch'])
             self.journal = self._journal(epoch, driver)
-            cloud = driver.cloud()
+            cloud = driver.cloud_for(group, scenario)
             resume = self._resume_state(job, driver, cloud, plan, t0)
             if resume is None:
                 return

@@ -9,7 +9,7 @@ cloud``) answers three questions the control loop does not ask:
   hosts, links, the group's guests and the request), raising InvalidTarget
   for a target that does not exist;
 * which :class:`slm_plugin.execution.cloud.Cloud` drives the migrations
-  (``cloud``), shared by every job of the engine.
+  (``cloud``, shared by every job of the engine, or ``cloud_for`` a job).
 
 The scenario's member names are the keys the Cloud reports progress under;
 ``ServerInfo.name`` must be that key. ``Cloud.now()`` must be a clock every
@@ -79,6 +79,14 @@ class CloudDriver:
 
     def cloud(self):
         raise NotImplementedError
+
+    def cloud_for(self, group: GroupInfo, scenario):
+        """The Cloud one job of group drives; by default the driver's shared cloud().
+
+        A driver whose Cloud is built per job (e.g. from the servers of the
+        group, as a Nova one may be) overrides this instead of cloud().
+        """
+        return self.cloud()
 
     def close(self) -> None:
         """Release what the driver holds (connections, threads)."""
