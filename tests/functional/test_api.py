@@ -26,6 +26,7 @@ from slm_plugin.cmd.api import make_server
 from slm_plugin.db import api as db
 from slm_plugin.db import coordination, migration, models
 from slm_plugin.engine.clouds.simulated import SimulatedCloudDriver
+from slm_plugin.engine.service import database_manager
 from tests.functional.service_helpers import SCENARIO
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(120)]
@@ -69,7 +70,7 @@ def _conf(tmp_path, db_url, **sections):
 class Client:
     def __init__(self, conf, db_url):
         migration.upgrade(db_url)
-        self.db = db.create_context_manager(db_url)
+        self.db = database_manager(conf)  # as slm-api makes it
         self.announced = Announced()
         self.app = build_app(conf, driver=SimulatedCloudDriver(conf),
                              engine_api=self.announced, db_manager=self.db)
