@@ -111,9 +111,11 @@ def test_a_job_goes_from_the_api_through_the_engine_to_the_cloud_and_back(
         assert 0 < m['downtime_ms'] <= 300
     switchover = final['switchover']
     assert switchover['switched_over'] == 3 and switchover['done']
-    # synchronized: the group switches over together (0.1 s of wall clock is one
-    # simulated second here)
-    assert switchover['spread_s'] < 0.1
+    # synchronized: the group switches over together. 0.1 s of wall clock is one
+    # simulated second here, and a tick may run late on a loaded machine (0.43 s was
+    # seen once in CI), so the bound leaves a few ticks; unsynchronized members of
+    # this group switch over tens of simulated seconds apart.
+    assert switchover['spread_s'] < 0.5
 
     # the cloud started each migration once
     stats = d.sim_stats()
@@ -165,7 +167,7 @@ def test_an_engine_killed_mid_job_is_taken_over_and_nothing_starts_twice(deploym
     assert final['status'] == 'completed', final
     assert final['owner'] == 'engine-b'
     assert all(m['state'] == 'switched_over' for m in final['members'])
-    assert final['switchover']['spread_s'] < 0.2
+    assert final['switchover']['spread_s'] < 0.5  # see the first test
 
     stats = d.sim_stats()
     assert stats['starts'] == dict.fromkeys(WEB, 1), stats
