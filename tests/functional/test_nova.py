@@ -54,15 +54,18 @@ def nova_runs(request):
 
 
 @pytest.mark.parametrize('module', MODULES)
-def test_nova_module(module, nova_runs, record_property):
+def test_nova_module(module, nova_runs, record_property, tmp_path_factory):
     result = nova_runs[module].result()
     if isinstance(result, str):
         pytest.fail(result)
     summary = _summary(result.stdout)
     record_property('nova_tests', summary)
     print(f'{module}: {summary}')
-    assert result.returncode == 0, (
-        f'{module}: {summary}\n{_useful(result.stdout)}\n{_useful(result.stderr, 40)}')
+    if result.returncode != 0:
+        log = tmp_path_factory.mktemp('nova') / f'{module}.log'
+        log.write_text(result.stdout + '\n' + result.stderr)
+        pytest.fail(f'{module}: {summary} (whole output with Nova\'s logs: {log})\n'
+                    f'{_useful(result.stdout)}\n{_useful(result.stderr, 40)}')
     assert re.search(r'\d+ passed', summary), f'{module} ran no test: {summary}'
 
 

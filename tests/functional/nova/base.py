@@ -20,6 +20,7 @@ import sys
 import time
 
 import openstack.connection
+import openstack.exceptions
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 from nova.tests.functional import integrated_helpers
@@ -120,8 +121,13 @@ class NovaTestCase(integrated_helpers.ProviderUsageBaseTestCase):
                                                  .member_ids, count), what='the group to fill')
         servers = []
         for sid in ids:
-            server = self.conn.compute.wait_for_server(self.conn.compute.get_server(sid),
-                                                       status='ACTIVE', interval=0.1, wait=60)
+            try:
+                server = self.conn.compute.wait_for_server(
+                    self.conn.compute.get_server(sid), status='ACTIVE', interval=0.1, wait=60)
+            except openstack.exceptions.SDKException as exc:
+                states = [(s.name, s.status, s.task_state, s.compute_host, s.fault)
+                          for s in (self.conn.compute.get_server(i) for i in ids)]
+                self.fail(f'booting group {name}: {exc}; servers: {states}')
             index = server.name.rsplit('-', 1)[-1]
             servers.append(self.conn.compute.update_server(sid, name=f'{prefix}{index}'))
         return group, sorted(servers, key=lambda s: s.name)
