@@ -11,6 +11,7 @@ from oslo_log import log as logging
 import slm_plugin.conf
 
 CONF = slm_plugin.conf.CONF
+LOG = logging.getLogger(__name__)
 # oslo.log prints a context's resource_uuid with this format: the engine puts
 # the job id there, so every log line of a job's thread names the job.
 JOB_FORMAT = '[job %(uuid)s] '
@@ -39,3 +40,18 @@ def wait_for_signal() -> int:
     while not got.wait(1.0):
         pass
     return caught[0]
+
+
+def serve(argv, prog: str, make_service) -> int:
+    """Run a service until SIGTERM or SIGINT: 2 when its configuration is unusable."""
+    conf = prepare(argv, prog)
+    try:
+        service = make_service(conf)
+    except ValueError as exc:
+        LOG.error('Cannot start: %s', exc)
+        return 2
+    service.start()
+    signum = wait_for_signal()
+    LOG.info('Signal %d: stopping', signum)
+    service.stop()
+    return 0

@@ -8,26 +8,12 @@ untouched, to the other engines (or to this one when it starts again).
 
 import sys
 
-from oslo_log import log as logging
-
 from slm_plugin.cmd import daemon
 from slm_plugin.engine.service import EngineService
 
-LOG = logging.getLogger(__name__)
-
 
 def main(argv=None) -> int:
-    conf = daemon.prepare(argv, 'slm-engine')
-    try:
-        service = EngineService(conf)
-    except ValueError as exc:
-        LOG.error('Cannot start: %s', exc)
-        return 2
-    service.start()
-    signum = daemon.wait_for_signal()
-    LOG.info('Signal %d: stopping', signum)
-    service.stop()
-    return 0
+    return daemon.serve(argv, 'slm-engine', EngineService)
 
 
 if __name__ == '__main__':

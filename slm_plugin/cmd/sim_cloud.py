@@ -9,26 +9,12 @@ on ``[simulation] topic`` (see slm_plugin.engine.clouds.remote).
 
 import sys
 
-from oslo_log import log as logging
-
 from slm_plugin.cmd import daemon
 from slm_plugin.engine.clouds.remote import SimCloudService
 
-LOG = logging.getLogger(__name__)
-
 
 def main(argv=None) -> int:
-    conf = daemon.prepare(argv, 'slm-sim-cloud')
-    try:
-        service = SimCloudService(conf)
-    except ValueError as exc:
-        LOG.error('Cannot start: %s', exc)
-        return 2
-    service.start()
-    signum = daemon.wait_for_signal()
-    LOG.info('Signal %d: stopping', signum)
-    service.stop()
-    return 0
+    return daemon.serve(argv, 'slm-sim-cloud', SimCloudService)
 
 
 if __name__ == '__main__':

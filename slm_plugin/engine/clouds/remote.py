@@ -19,10 +19,9 @@ from oslo_log import log as logging
 
 from slm_plugin import context as slm_context
 from slm_plugin.common import messaging as rpc
-from slm_plugin.engine.clouds import CloudDriver
 from slm_plugin.engine.clouds.simulated import (
     PacedCloud,
-    ScenarioGroups,
+    ScenarioCloudDriver,
     build_paced_cloud,
     load_configured_scenario,
 )
@@ -142,35 +141,13 @@ class RemoteCloud:
         return self._call('stats')
 
 
-class RemoteSimulatedCloudDriver(CloudDriver):
+class RemoteSimulatedCloudDriver(ScenarioCloudDriver):
     """``[engine] cloud = simulated-rpc``: the simulation of a slm-sim-cloud process."""
 
     shared = True
 
-    def __init__(self, conf):
-        super().__init__(conf)
-        self.time_scale = conf.simulation.speed
-        self._groups = ScenarioGroups(load_configured_scenario(conf))
-        self._cloud = None
-        self._lock = threading.Lock()
-
-    def find_group(self, ref):
-        return self._groups.find_group(ref)
-
-    def groups_on_host(self, host):
-        return self._groups.groups_on_host(host)
-
-    def scenario(self, group, target, options):
-        return self._groups.scenario(group, target, options)
-
-    def evacuation_target(self, host, zone=None):
-        return self._groups.evacuation_target(host, zone)
-
-    def cloud(self):
-        with self._lock:
-            if self._cloud is None:
-                self._cloud = RemoteCloud(self.conf, self.time_scale)
-            return self._cloud
+    def _make_cloud(self):
+        return RemoteCloud(self.conf, self.time_scale)
 
 
 class SimCloudService:

@@ -225,15 +225,8 @@ class ScenarioGroups:
         return dataclasses.replace(base, request=request, limits=limits)
 
 
-class SimulatedCloudDriver(CloudDriver):
-    """``[engine] cloud = simulated``: the simulation runs inside this process.
-
-    Every job of the engine drives one simulation of ``[engine] scenario``.
-    It ends with the process, so the jobs whose migrations had started cannot
-    be resumed by another engine; use ``simulated-rpc`` for that.
-    """
-
-    shared = False
+class ScenarioCloudDriver(CloudDriver):
+    """A driver whose groups come from ``[engine] scenario``; one cloud, made on first use."""
 
     def __init__(self, conf):
         super().__init__(conf)
@@ -257,5 +250,22 @@ class SimulatedCloudDriver(CloudDriver):
     def cloud(self):
         with self._lock:
             if self._cloud is None:
-                self._cloud = build_paced_cloud(self.conf, self._groups.base)
+                self._cloud = self._make_cloud()
             return self._cloud
+
+    def _make_cloud(self):
+        raise NotImplementedError
+
+
+class SimulatedCloudDriver(ScenarioCloudDriver):
+    """``[engine] cloud = simulated``: the simulation runs inside this process.
+
+    Every job of the engine drives one simulation of ``[engine] scenario``.
+    It ends with the process, so the jobs whose migrations had started cannot
+    be resumed by another engine; use ``simulated-rpc`` for that.
+    """
+
+    shared = False
+
+    def _make_cloud(self):
+        return build_paced_cloud(self.conf, self._groups.base)
