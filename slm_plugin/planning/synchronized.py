@@ -107,7 +107,8 @@ def solve(flows: Sequence[Flow], capacity: dict) -> tuple[float, dict[str, float
                 load[r] += f.remaining_mib * f.wire_ratio
         tau = max([MIN_TAU_S] + [load[r] / max(spare[r], 1e-6) for r in load])
         for f in bulk:
-            caps[f.name] = f.remaining_mib * f.wire_ratio / tau
+            # never 0: a pass that just ended still has pages to re-send
+            caps[f.name] = max(f.remaining_mib * f.wire_ratio / tau, TRICKLE_MIBPS)
         return tau, caps, forced
     order = sorted(converging, key=lambda f: (f.name in forced, f.dirty_mibps, f.name))
     for f in order:

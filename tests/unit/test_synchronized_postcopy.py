@@ -26,3 +26,14 @@ def test_it_beats_precopy_synchronized_on_makespan_and_bytes():
     post = simulate(scenario, "synchronized-postcopy", dirty_noise=0.1, seed=3)
     assert post.summary["makespan_s"] < pre.summary["makespan_s"]
     assert post.summary["wan_mib"] < pre.summary["wan_mib"]
+
+
+def test_a_bulk_pass_that_just_ended_still_gets_a_positive_cap():
+    """Real clouds (the agent, libvirt) refuse a cap of 0; the solver never asks for one."""
+    from slm_plugin.planning.synchronized import BULK, TRICKLE_MIBPS, Flow, solve
+
+    flows = [Flow("done", BULK, 0.0, 5.0, 1.0, ("link",)),
+             Flow("busy", BULK, 1000.0, 5.0, 1.0, ("link",))]
+    _, caps, _ = solve(flows, {"link": 100.0})
+    assert caps["done"] == TRICKLE_MIBPS
+    assert caps["busy"] > 0
