@@ -255,10 +255,10 @@ def test_parallel_against_synchronized_on_real_qemu(testbed, agents, capsys):
 
     p, s = report["parallel"], report["synchronized-postcopy"]
     assert p["split_s"] > 2.0, p  # seconds: each member converges on its own (3.7-6.7 s seen)
-    # the 1 s target is printed above; 0.04-0.10 s is usual, 1.34 s was seen once on a
-    # loaded machine (a late tick), so the assertion leaves room for that
-    assert s["split_s"] <= 2.0, s
-    assert s["split_s"] < p["split_s"] / 3, (p, s)
+    # the 1 s target is printed above, not asserted: 0.04-0.10 s was seen on a quiet
+    # machine and 1.34-1.75 s in CI runs on a loaded one (free-running: 3.7-6.9 s)
+    assert s["split_s"] <= 3.0, s
+    assert s["split_s"] < p["split_s"] / 2, (p, s)
     # The 10 % accuracy target is measured and printed above, not asserted: wall-clock
     # times on a shared two-core machine vary (g6 once read 18 % under load). What is
     # asserted is that the model is of the right shape for the guests that converge in
