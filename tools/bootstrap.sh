@@ -38,13 +38,14 @@ fi
 
 # Reinstall only when a requirements or constraints file changed.
 stamp="$VENV/.slm-installed"
-want=$(cat "$ROOT"/upper-constraints.txt "$ROOT"/*requirements.txt "$ROOT"/setup.cfg | sha256sum | cut -d' ' -f1)
+want=$(cat "$ROOT"/upper-constraints.txt "$ROOT"/*requirements.txt "$ROOT"/doc/requirements.txt \
+    "$ROOT"/setup.cfg | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     log "installing pinned dependencies into .venv (first run takes a few minutes)"
     "$VENV/bin/python" -m pip install -q --upgrade pip 2> >(grep -v 'is ignored' >&2)
     "$VENV/bin/python" -m pip install -q -c "$ROOT/upper-constraints.txt" \
         -r "$ROOT/requirements.txt" -r "$ROOT/test-requirements.txt" \
-        -r "$ROOT/libvirt-requirements.txt" 2> >(grep -v 'is ignored' >&2)
+        -r "$ROOT/libvirt-requirements.txt" -r "$ROOT/doc/requirements.txt" 2> >(grep -v 'is ignored' >&2)
     "$VENV/bin/python" -m pip install -q --no-deps -e "$ROOT" 2> >(grep -v 'is ignored' >&2)
     "$VENV/bin/python" -c 'import slm_plugin, oslo_messaging, oslo_db, libvirt, matplotlib' \
         || die "installation into .venv failed; see the pip output above"

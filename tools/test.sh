@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: .venv, real RabbitMQ and MariaDB, pytest (unit, functional, e2e), ruff.
+# The whole test suite: .venv, real RabbitMQ and MariaDB, ruff, shellcheck, the docs
+# (warnings are errors), pytest (unit, functional, e2e).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$ROOT/tools/bootstrap.sh"
@@ -7,4 +8,6 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$ROOT/tools/e2e-setup.sh"
 cd "$ROOT"
 .venv/bin/ruff check slm_plugin tests
+.venv/bin/shellcheck devstack/plugin.sh devstack/settings tools/*.sh .ci/run
+.venv/bin/sphinx-build -q -W --keep-going -b html doc/source doc/build/html
 .venv/bin/python -m pytest -q "$@" tests
