@@ -1,25 +1,47 @@
 # Sphinx configuration of the slm_plugin documentation.
 #
-# Build, with sphinx installed next to the package (it is not a requirement):
-#   .venv/bin/sphinx-build -W -b html doc/source doc/build/html
+# Build (tools/test.sh runs exactly this; warnings are errors):
+#   .venv/bin/sphinx-build -q -W --keep-going -b html doc/source doc/build/html
+#
+# The theme is openstackdocstheme, as in other OpenStack projects. It reads the
+# project name from setup.cfg, the version from the installed package (pbr) and
+# the commit and page dates from git, so build from a git checkout.
 
-project = 'slm_plugin'
+import warnings
+
+# Importing the option modules pulls in oslo.service, which imports eventlet;
+# its deprecation notice says nothing about the documentation.
+warnings.filterwarnings('ignore', message='\\s*Eventlet is deprecated')
+
+project = 'slm-plugin'
 copyright = '2025, slm_plugin developers'
 
 extensions = [
     'sphinx.ext.autodoc',
-    # Renders the options of a generator namespace (show-options) and a
-    # sample file (generated at build time from the same generator config).
+    'openstackdocstheme',
+    # show-options renders the options of a generator namespace; the sample
+    # file is generated at build time from the same generator config.
     'oslo_config.sphinxext',
     'oslo_config.sphinxconfiggen',
+    # show-policy renders the policy rules; the sample policy file likewise.
+    'oslo_policy.sphinxext',
+    'oslo_policy.sphinxpolicygen',
 ]
 
+# Both samples are written into _static at every build (ignored by git there)
+# and shown with literalinclude.
 config_generator_config_file = '../../etc/slm/slm-config-generator.conf'
 sample_config_basename = '_static/slm'
+policy_generator_config_file = '../../etc/slm/slm-policy-generator.conf'
+sample_policy_basename = '_static/slm'
 
-source_suffix = '.rst'
+# openstackdocstheme
+openstackdocs_repo_name = 'openstack/slm-plugin'
+openstackdocs_auto_name = False
+
+source_suffix = {'.rst': 'restructuredtext'}
 master_doc = 'index'
 exclude_patterns = []
-pygments_style = 'sphinx'
-html_theme = 'alabaster'
+pygments_style = 'native'
+html_theme = 'openstackdocs'
 html_static_path = ['_static']
