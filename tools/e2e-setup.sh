@@ -35,8 +35,9 @@ libvirtd_major() {
 
 # -- QEMU and libvirt from backports -------------------------------------------------------
 if [ "$(qemu_major)" -lt 10 ] || [ "$(libvirtd_major)" -lt 11 ]; then
-    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-        || die "QEMU >= 10 and libvirt >= 11 are needed (bookworm-backports): run tools/e2e-setup.sh as root"
+    if ! { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }; then
+        die "QEMU >= 10 and libvirt >= 11 are needed (bookworm-backports): run tools/e2e-setup.sh as root"
+    fi
     if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
         # the same archive as the machine's main Debian source
         uri=$(sed -n 's/^URIs: *\(.*debian\/*\)$/\1/p' /etc/apt/sources.list.d/debian.sources \
@@ -72,13 +73,15 @@ fi
 # -- the guest: kernel, busybox, dirtier, initramfs ----------------------------------------
 mkdir -p "$OUT/debs"
 fetch_deb() {  # fetch_deb PACKAGE DIR: unpack PACKAGE's files into DIR (once)
-    local pkg=$1 dir=$2
+    local pkg=$1 dir=$2 debs
     [ -e "$dir/.unpacked" ] && return 0
     ( cd "$OUT/debs" && { ls "${pkg}"_*.deb >/dev/null 2>&1 || apt_q download "$pkg" \
         || { apt_q update && apt_q download "$pkg"; }; } ) \
         || die "apt-get download $pkg failed"
     rm -rf "$dir" && mkdir -p "$dir"
-    dpkg-deb -x "$(ls "$OUT"/debs/"${pkg}"_*.deb | head -1)" "$dir"
+    debs=("$OUT"/debs/"${pkg}"_*.deb)  # sorted like ls; the first one
+    [ -e "${debs[0]}" ] || die "no ${pkg}_*.deb in $OUT/debs"
+    dpkg-deb -x "${debs[0]}" "$dir"
     touch "$dir/.unpacked"
 }
 
@@ -90,7 +93,9 @@ if [ ! -e "$OUT/kernel/.unpacked" ]; then
     fetch_deb "$kpkg" "$OUT/kernel"
     rm -rf "$OUT/kernel/lib" "$OUT/kernel/usr" "$OUT"/debs/linux-image-*.deb  # only vmlinuz is used
 fi
-ln -sf "$(ls "$OUT"/kernel/boot/vmlinuz-* | head -1)" "$OUT/vmlinuz"
+kernels=("$OUT"/kernel/boot/vmlinuz-*)  # sorted like ls; the first one
+[ -e "${kernels[0]}" ] || die "no vmlinuz-* in $OUT/kernel/boot"
+ln -sf "${kernels[0]}" "$OUT/vmlinuz"
 
 fetch_deb busybox-static "$OUT/busybox"
 BUSYBOX="$OUT/busybox/bin/busybox"

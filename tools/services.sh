@@ -9,8 +9,8 @@ die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 wait_port() {
-    local port=$1 name=$2 i
-    for i in $(seq 1 60); do answers "$port" && return 0; sleep 1; done
+    local port=$1 name=$2 _
+    for _ in $(seq 1 60); do answers "$port" && return 0; sleep 1; done
     die "$name did not start answering on 127.0.0.1:$port within 60 s"
 }
 
