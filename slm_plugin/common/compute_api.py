@@ -78,10 +78,24 @@ def at_least(version: str, wanted: str) -> bool:
 
 
 def connect(conf):
-    """An openstacksdk connection from the ``[nova]`` options, its microversion negotiated."""
-    import openstack
+    """An openstacksdk connection from the ``[nova]`` options, its microversion negotiated.
 
-    conn = openstack.connect(cloud=conf.nova.cloud, region_name=conf.nova.region_name)
+    With ``[nova] auth_type`` set, keystoneauth reads the credentials from that
+    section, as a service's ``[nova]`` section usually has them; otherwise
+    ``[nova] cloud`` names a clouds.yaml entry (or the OS_* variables).
+    """
+    import openstack
+    import openstack.connection
+    from keystoneauth1 import loading as ks_loading
+
+    if conf.nova.auth_type:
+        auth = ks_loading.load_auth_from_conf_options(conf, 'nova')
+        session = ks_loading.load_session_from_conf_options(conf, 'nova', auth=auth)
+        conn = openstack.connection.Connection(session=session,
+                                               region_name=conf.nova.region_name,
+                                               compute_api_version='2')
+    else:
+        conn = openstack.connect(cloud=conf.nova.cloud, region_name=conf.nova.region_name)
     negotiate(conn)
     return conn
 

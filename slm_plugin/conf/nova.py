@@ -6,6 +6,7 @@ are, nor how fast the guests dirty their memory. Those come from here (or from
 the per-host agent, when one is deployed).
 """
 
+from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 
 nova_group = cfg.OptGroup(
@@ -20,9 +21,18 @@ nova_opts = [
         'cloud',
         default='envvars',
         help='Entry of clouds.yaml (or ``envvars`` for the OS_* environment variables) '
-        'with the credentials SLM uses. They need the admin role: SLM reads the hosts '
-        'of servers, lists compute services and live-migrates servers to a named '
-        'host.',
+        'with the credentials SLM uses, when ``auth_type`` is not set in this section. '
+        'They need the admin role: SLM reads the hosts of servers, lists compute '
+        'services and live-migrates servers to a named host.',
+    ),
+    cfg.BoolOpt(
+        'use_agent',
+        default=False,
+        help='Whether the SLM agent runs on the compute hosts (``slm-agent``). With it the '
+        'engine measures each guest\'s dirty rate before planning, and caps, holds and '
+        'force-completes migrations through libvirt; without it Nova\'s API is all there '
+        'is: caps are not enforced and dirty rates are ``assumed_dirty_rate_mibps``. A '
+        'job whose source hosts do not all answer runs without the agent and says so.',
     ),
     cfg.StrOpt(
         'region_name',
@@ -103,7 +113,14 @@ nova_opts = [
 def register_opts(conf):
     conf.register_group(nova_group)
     conf.register_opts(nova_opts, group=nova_group)
+    # keystoneauth's own options, as Nova and Watcher have them for the services they
+    # call: ``auth_type`` and the plugin's options (loaded when the section is read),
+    # and the session's (TLS, timeout)
+    ks_loading.register_session_conf_options(conf, nova_group.name)
+    ks_loading.register_auth_conf_options(conf, nova_group.name)
 
 
 def list_opts():
-    return [(nova_group, nova_opts)]
+    auth = ks_loading.get_auth_common_conf_options() + \
+        ks_loading.get_auth_plugin_conf_options('password')
+    return [(nova_group, nova_opts + ks_loading.get_session_conf_options() + auth)]

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 
 import slm_plugin.conf
@@ -105,9 +106,26 @@ def test_list_opts_covers_every_slm_group_and_option(conf):
     # These are the libraries' and listed by their own namespaces.
     slm_groups = _registered_groups(conf) - LIBRARY_GROUPS
     assert set(listed) - {'DEFAULT'} == slm_groups
+    # keystoneauth registers an auth plugin's options when it loads the plugin named
+    # by auth_type; the sample lists the password plugin's
+    plugin = {o.dest for o in ks_loading.get_auth_plugin_conf_options('password')}
     for group in slm_groups:
-        assert listed[group] == set(conf[group]), group
+        extra = plugin if group == 'nova' else set()
+        assert listed[group] == set(conf[group]) | extra, group
     assert 'host' in listed['DEFAULT']
+
+
+def test_nova_credentials_from_keystoneauth_options(conf, tmp_path):
+    """[nova] auth_type loads keystoneauth's password plugin from the same section."""
+    _load(conf, tmp_path, '[nova]\nauth_type = password\nauth_url = http://127.0.0.1:5000/v3\n'
+          'username = slm\npassword = secret\nproject_name = service\n'
+          'user_domain_name = Default\nproject_domain_name = Default\ntimeout = 30\n')
+    auth = ks_loading.load_auth_from_conf_options(conf, 'nova')
+    session = ks_loading.load_session_from_conf_options(conf, 'nova', auth=auth)
+    assert auth.auth_url == 'http://127.0.0.1:5000/v3'
+    assert auth._username == 'slm' and auth._project_name == 'service'
+    assert session.timeout == 30.0
+    assert conf.nova.use_agent is False
 
 
 def test_list_opts_does_not_repeat_library_options():
@@ -116,7 +134,13 @@ def test_list_opts_does_not_repeat_library_options():
 
 
 def test_every_option_has_a_help_sentence():
+    # keystoneauth's options are the library's, with its own wording
+    theirs = {o.dest for o in ks_loading.get_session_conf_options()
+              + ks_loading.get_auth_common_conf_options()
+              + ks_loading.get_auth_plugin_conf_options('password')}
     for _, group_opts in opts.list_opts():
         for opt in group_opts:
+            if opt.dest in theirs:
+                continue
             assert opt.help and opt.help.rstrip().endswith('.'), opt.dest
             assert len(opt.help) > 40, opt.dest
