@@ -1,0 +1,1 @@
+"""Commands and client of version 1 of the SLM API."""

@@ -1,0 +1,325 @@
+"""``openstack server group migrate`` and ``openstack server group migration ...``.
+
+The flags map one to one onto the body of ``POST /v1/group-migrations``:
+``--to-az``/``--to-aggregate``/``--to-host`` give ``target``, ``--strategy``
+gives ``strategy``, ``--max-downtime``, ``--on-failure`` and ``--dry-run``
+give ``options``. The service checks the values and says what is wrong;
+the client only refuses what it cannot send.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from cliff import columns
+from cliff.formatters import base as formatters
+from osc_lib import exceptions
+from osc_lib.cli import format_columns
+from osc_lib.command import command
+
+from slm_plugin.osc.v1 import progress
+
+LOG = logging.getLogger(__name__)
+
+STRATEGIES = ('synchronized', 'synchronized-postcopy', 'parallel', 'sequential', 'bounded',
+              'evict')
+FAILURE_POLICIES = ('abort', 'continue')
+STATUSES = ('pending', 'planning', 'running', 'completed', 'failed', 'aborted')
+POLL_INTERVAL_S = 1.0
+MIB = 1024 * 1024
+
+
+# -- how values look ------------------------------------------------------------------------
+
+
+def target_text(target: dict) -> str:
+    if not target:
+        return ''
+    if 'hosts' in target:
+        return 'hosts ' + ', '.join(target['hosts'])
+    key, value = next(iter(target.items()))
+    return f"{key.replace('_', ' ')} {value}"
+
+
+class TargetColumn(columns.FormattableColumn):
+    """``availability zone dc-b`` in a table, the API's dict in JSON and YAML."""
+
+    def human_readable(self):
+        return target_text(self._value or {})
+
+    def machine_readable(self):
+        return self._value or {}
+
+
+class MembersColumn(columns.FormattableColumn):
+    """A line per member in a table, the API's member records in JSON and YAML."""
+
+    def human_readable(self):
+        lines = []
+        for m in self._value or ():
+            detail = progress.member_detail(m)
+            lines.append(f"{m['name']}: {m['state']} {m.get('source_host') or '?'} -> "
+                         f"{m.get('destination_host') or '?'}" + (f', {detail}' if detail else ''))
+        return '\n'.join(lines)
+
+    def machine_readable(self):
+        return list(self._value or ())
+
+
+class PlanColumn(columns.FormattableColumn):
+    """The plan's strategy and predicted duration, or nothing before it is planned."""
+
+    def human_readable(self):
+        plan = self._value
+        if not plan:
+            return ''
+        text = f"{plan.get('strategy')}"
+        if plan.get('predicted_makespan_s') is not None:
+            text += f", predicted to take {plan['predicted_makespan_s']:.1f} s"
+        if plan.get('lower_bound_s') is not None:
+            text += f" (lower bound {plan['lower_bound_s']:.1f} s)"
+        notes = plan.get('notes') or []
+        return '\n'.join([text] + [f'note: {n}' for n in notes])
+
+    def machine_readable(self):
+        return self._value
+
+
+class BandwidthColumn(columns.FormattableColumn):
+    """A member's planned bandwidth cap in MiB/s; ``uncapped`` when there is none."""
+
+    def human_readable(self):
+        return 'uncapped' if self._value is None else f'{self._value:.1f}'
+
+    def machine_readable(self):
+        return self._value
+
+
+def job_columns(job: dict) -> tuple[tuple, tuple]:
+    """The fields of one migration, as ShowOne shows them."""
+    group = job.get('group') or {}
+    data = {
+        'id': job['id'],
+        'group': group.get('name'),
+        'group_id': group.get('id'),
+        'status': job['status'],
+        'strategy': job.get('strategy'),
+        'target': TargetColumn(job.get('target')),
+        'options': format_columns.DictColumn(job.get('options') or {}),
+        'reason': job.get('reason'),
+        'requested_by': job.get('requested_by'),
+        'owner': job.get('owner'),
+        'error': job.get('error'),
+        'created_at': job.get('created_at'),
+        'updated_at': job.get('updated_at'),
+        'plan': PlanColumn(job.get('plan')),
+        'switchover': format_columns.DictColumn(job.get('switchover') or {}),
+        'members': MembersColumn(job.get('members')),
+    }
+    return tuple(data), tuple(data.values())
+
+
+PLAN_COLUMNS = ('Member', 'Source', 'Destination', 'Wave', 'Start (s)', 'Bandwidth (MiB/s)',
+                'Predicted Switchover (s)', 'Predicted Downtime (ms)', 'Predicted Bytes',
+                'Completion')
+
+
+def _rounded(value, digits=1):
+    return None if value is None else round(value, digits)
+
+
+def plan_rows(plan: dict) -> list[tuple]:
+    """A row per member of a dry run's plan, in the order they start.
+
+    The figures are those the service predicted by simulating the plan where
+    it did, else the planner's own.
+    """
+    predicted = plan.get('predicted') or {}
+    rows = []
+    for m in plan.get('members', ()):
+        p = predicted.get(m['member'], {})
+        downtime_s = p.get('downtime_s', m.get('predicted_downtime_s'))
+        wire_mib = p.get('wire_mib', m.get('predicted_wire_mib'))
+        rows.append((
+            m['member'], m.get('source'), m.get('destination'), m.get('wave'),
+            _rounded(p.get('start_s', m.get('predicted_start_s'))),
+            BandwidthColumn(_rounded(m.get('cap_mibps'))),
+            _rounded(p.get('switchover_s', m.get('predicted_switchover_s'))),
+            None if downtime_s is None else round(downtime_s * 1000),
+            None if wire_mib is None else round(wire_mib * MIB),
+            p.get('completion', m.get('completion')),
+        ))
+    return sorted(rows, key=lambda r: (r[3] or 0, r[4] or 0, r[0]))
+
+
+def plan_summary(answer: dict) -> list[str]:
+    plan = answer.get('plan') or {}
+    predicted = [p['switchover_s'] for p in (plan.get('predicted') or {}).values()
+                 if p.get('switchover_s') is not None]
+    group = (answer.get('group') or {}).get('name')
+    line = f"Dry run: plan of group {group} with strategy {answer.get('strategy')}"
+    if predicted:
+        line += f', predicted to take {max(predicted):.1f} s'
+    if plan.get('lower_bound_s') is not None:
+        line += f" (lower bound {plan['lower_bound_s']:.1f} s)"
+    return [line + '; nothing was started.'] + [f'Note: {n}' for n in plan.get('notes', ())]
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+def _wait(app, job_id: str) -> dict:
+    """Follow the job on stderr until it ends; stopping the client leaves the job running."""
+    client = app.client_manager.slm
+    display = progress.display_for(app.stderr)
+    try:
+        return progress.follow(client.get, job_id, display, POLL_INTERVAL_S)
+    except KeyboardInterrupt:
+        raise exceptions.CommandError(
+            f'Stopped waiting; migration {job_id} goes on. Follow it with '
+            f'"openstack server group migration show {job_id}".') from None
+
+
+class MigrateServerGroup(command.ShowOne):
+    """Migrate every member of a server group together to another place.
+
+    Prints the migration started (see "server group migration show"), or with
+    --dry-run the plan the service would follow, and starts nothing.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('group', metavar='<group>',
+                            help='Server group to migrate (name or ID)')
+        target = parser.add_mutually_exclusive_group(required=True)
+        target.add_argument('--to-az', metavar='<availability-zone>', dest='availability_zone',
+                            help='Move the group to this availability zone')
+        target.add_argument('--to-aggregate', metavar='<aggregate>', dest='aggregate',
+                            help='Move the group to the hosts of this aggregate')
+        target.add_argument('--to-host', metavar='<host>', dest='hosts', action='append',
+                            help='Move the group to this host (repeat option to give '
+                                 'several hosts)')
+        parser.add_argument('--strategy', metavar='<strategy>',
+                            help='How to move the members: ' + ', '.join(STRATEGIES)
+                                 + ' (default: the service\'s, normally synchronized)')
+        parser.add_argument('--max-downtime', metavar='<milliseconds>', type=int,
+                            dest='allowed_downtime_ms',
+                            help='Longest pause a member may have at its switchover, '
+                                 'in milliseconds')
+        parser.add_argument('--on-failure', choices=FAILURE_POLICIES, dest='failure_policy',
+                            help='When a member fails: abort the others (not yet '
+                                 'switched over), or continue with them')
+        parser.add_argument('--dry-run', action='store_true',
+                            help='Show the plan (a row per member) and start nothing')
+        parser.add_argument('--wait', action='store_true',
+                            help='Show the progress of the group and its members until '
+                                 'the migration ends; fail unless it completes')
+        return parser
+
+    def _target(self, parsed_args) -> dict:
+        if parsed_args.hosts:
+            return {'hosts': parsed_args.hosts}
+        if parsed_args.aggregate is not None:
+            return {'aggregate': parsed_args.aggregate}
+        return {'availability_zone': parsed_args.availability_zone}
+
+    def take_action(self, parsed_args):
+        if parsed_args.dry_run and parsed_args.wait:
+            raise exceptions.CommandError('--wait has nothing to wait for with --dry-run, '
+                                          'which starts nothing.')
+        if parsed_args.dry_run and not isinstance(self.formatter, formatters.ListFormatter):
+            raise exceptions.CommandError(f'-f {parsed_args.formatter} shows one migration; '
+                                          'a plan has a row per member: use -f table, json, '
+                                          'yaml or value.')
+        options = {k: v for k in ('allowed_downtime_ms', 'failure_policy')
+                   if (v := getattr(parsed_args, k)) is not None}
+        if parsed_args.dry_run:
+            options['dry_run'] = True
+        client = self.app.client_manager.slm
+        answer = client.create(parsed_args.group, self._target(parsed_args),
+                               strategy=parsed_args.strategy, options=options)
+        if parsed_args.dry_run:
+            self.app.stderr.write('\n'.join(plan_summary(answer)) + '\n')
+            return PLAN_COLUMNS, plan_rows(answer.get('plan') or {})
+        job = answer
+        if parsed_args.wait:
+            job = _wait(self.app, job['id'])
+            if job['status'] != 'completed':
+                raise exceptions.CommandError(progress.job_summary(job))
+        return job_columns(job)
+
+    def produce_output(self, parsed_args, column_names, data):
+        if not parsed_args.dry_run:
+            return super().produce_output(parsed_args, column_names, data)
+        # a plan is a list of members: a list formatter's output, -c still picks columns
+        included, selector = self._generate_columns_and_selector(parsed_args, column_names)
+        if selector:
+            data = [list(self._compress_iterable(row, selector)) for row in data]
+        self.formatter.emit_list(included, data, self.app.stdout, parsed_args)
+        return 0
+
+
+class ListServerGroupMigration(command.Lister):
+    """List migrations of server groups, oldest first."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--status', metavar='<status>',
+                            help='Only migrations in this status: ' + ', '.join(STATUSES))
+        parser.add_argument('--group', metavar='<group>',
+                            help='Only migrations of this server group (name or ID)')
+        parser.add_argument('--long', action='store_true', default=False,
+                            help='List additional fields in output')
+        return parser
+
+    def take_action(self, parsed_args):
+        client = self.app.client_manager.slm
+        jobs = client.list(status=parsed_args.status, group=parsed_args.group)
+        headers = ['ID', 'Group', 'Status', 'Strategy', 'Target', 'Created At']
+        if parsed_args.long:
+            headers += ['Requested By', 'Owner', 'Updated At', 'Error']
+        rows = []
+        for job in jobs:
+            row = [job['id'], (job.get('group') or {}).get('name'), job['status'],
+                   job.get('strategy'), TargetColumn(job.get('target')), job.get('created_at')]
+            if parsed_args.long:
+                row += [job.get('requested_by'), job.get('owner'), job.get('updated_at'),
+                        job.get('error')]
+            rows.append(row)
+        return headers, rows
+
+
+class ShowServerGroupMigration(command.ShowOne):
+    """Show a migration of a server group: its plan, members, progress and switchover."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('migration', metavar='<migration>', help='Migration (ID)')
+        return parser
+
+    def take_action(self, parsed_args):
+        return job_columns(self.app.client_manager.slm.get(parsed_args.migration))
+
+
+class AbortServerGroupMigration(command.Command):
+    """Abort a migration of a server group.
+
+    Members that have not switched over stay at their source; those that have
+    stay at their destination.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('migration', metavar='<migration>', help='Migration (ID)')
+        parser.add_argument('--wait', action='store_true',
+                            help='Show the progress until the migration has stopped; fail '
+                                 'unless it ends aborted')
+        return parser
+
+    def take_action(self, parsed_args):
+        job = self.app.client_manager.slm.abort(parsed_args.migration)
+        if parsed_args.wait:
+            job = _wait(self.app, job['id'])
+            if job['status'] != 'aborted':
+                raise exceptions.CommandError(
+                    f'{progress.job_summary(job)} (it ended before the abort took effect)')

@@ -1,0 +1,134 @@
+"""Following a group migration with ``--wait``: the group and each member, as they change.
+
+On a terminal the display is a small table redrawn in place; otherwise (a
+log file, a pipe, CI) one short line is written per change of the group's
+status or of a member's state, so the output stays readable afterwards.
+It goes to stderr: stdout keeps only the final job, so ``-f json`` stays
+parseable.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+FINAL_STATUSES = ('completed', 'failed', 'aborted')
+
+
+def _clock(iso: str | None) -> str:
+    """The time of day of an API timestamp (UTC), e.g. ``12:01:05.123Z``."""
+    return iso[11:] if iso and len(iso) > 11 else '-'
+
+
+def _size(n: int | None) -> str:
+    if not n:
+        return '0 B'
+    for unit in ('B', 'KiB', 'MiB', 'GiB'):
+        if n < 1024 or unit == 'GiB':
+            return f'{n:.0f} {unit}' if unit == 'B' else f'{n:.1f} {unit}'
+        n /= 1024
+    return f'{n:.1f} TiB'
+
+
+def _route(m: dict) -> str:
+    return f"{m.get('source_host') or '?'} -> {m.get('destination_host') or '?'}"
+
+
+def member_detail(m: dict) -> str:
+    """What is worth knowing about a member in its state."""
+    state = m['state']
+    if state == 'switched_over':
+        downtime = m.get('downtime_ms')
+        return (f"switched over at {_clock(m.get('switchover_at'))}, "
+                f"downtime {downtime if downtime is not None else '?'} ms, "
+                f"{_size(m.get('bytes_transferred'))} sent")
+    if state in ('migrating', 'held'):
+        return (f"{_size(m.get('bytes_transferred'))} sent, predicted switchover "
+                f"{_clock(m.get('predicted_switchover_at'))}")
+    return ''
+
+
+def job_summary(job: dict) -> str:
+    """One line on the whole group: its status, how many switched over, and how close."""
+    sw = job.get('switchover') or {}
+    group = (job.get('group') or {}).get('name') or (job.get('group') or {}).get('id')
+    line = (f"Migration {job['id']} of group {group}: {job['status']}, "
+            f"{sw.get('switched_over', 0)}/{sw.get('members', len(job.get('members', ())))} "
+            'switched over')
+    if sw.get('spread_s') is not None and sw.get('switched_over', 0) > 1:
+        line += f" within {sw['spread_s']:.3f} s"
+    if job.get('error'):
+        line += f": {job['error']}"
+    return line
+
+
+class ChangeLines:
+    """One line per change: the group's status, a member's state."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self._status = None
+        self._states: dict[str, str] = {}
+
+    def update(self, job: dict) -> None:
+        lines = []
+        for m in job.get('members', ()):
+            if self._states.get(m['name']) != m['state']:
+                self._states[m['name']] = m['state']
+                detail = member_detail(m)
+                lines.append(f"  {m['name']}: {m['state']} {_route(m)}"
+                             + (f', {detail}' if detail else ''))
+        if job['status'] != self._status:
+            self._status = job['status']
+            # the group's final word comes after its members'
+            if job['status'] in FINAL_STATUSES:
+                lines.append(job_summary(job))
+            else:
+                lines.insert(0, job_summary(job))
+        if lines:
+            self.stream.write('\n'.join(lines) + '\n')
+            self.stream.flush()
+
+
+class LiveTable:
+    """The group and its members, redrawn in place on a terminal."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self._drawn = 0
+
+    def render(self, job: dict) -> list[str]:
+        members = job.get('members', ())
+        name_w = max((len(m['name']) for m in members), default=4)
+        state_w = max((len(m['state']) for m in members), default=5)
+        route_w = max((len(_route(m)) for m in members), default=6)
+        lines = [job_summary(job)]
+        lines += [f"  {m['name']:<{name_w}}  {m['state']:<{state_w}}  "
+                  f'{_route(m):<{route_w}}  {member_detail(m)}'.rstrip()
+                  for m in members]
+        return lines
+
+    def update(self, job: dict) -> None:
+        width = max(shutil.get_terminal_size().columns - 1, 20)
+        lines = [line[:width] for line in self.render(job)]
+        if self._drawn:
+            # back to the first line drawn, and clear everything below it
+            self.stream.write(f'\x1b[{self._drawn}F\x1b[J')
+        self.stream.write('\n'.join(lines) + '\n')
+        self.stream.flush()
+        self._drawn = len(lines)
+
+
+def display_for(stream):
+    isatty = getattr(stream, 'isatty', None)
+    return LiveTable(stream) if isatty is not None and isatty() else ChangeLines(stream)
+
+
+def follow(get_job, job_id: str, display, interval: float = 1.0, sleep=time.sleep) -> dict:
+    """Poll the job and show it until it ends; the job as it ended."""
+    while True:
+        job = get_job(job_id)
+        display.update(job)
+        if job['status'] in FINAL_STATUSES:
+            return job
+        sleep(interval)
