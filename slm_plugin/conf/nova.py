@@ -111,8 +111,12 @@ nova_opts = [
 
 
 def register_opts(conf):
-    conf.register_group(nova_group)
-    conf.register_opts(nova_opts, group=nova_group)
+    # A group object of this conf's own: oslo.config copies a registered group
+    # shallowly, so the auth plugin options keystoneauth registers on one conf
+    # would otherwise appear, required, in every other.
+    group = cfg.OptGroup(nova_group.name, title=nova_group.title, help=nova_group.help)
+    conf.register_group(group)
+    conf.register_opts(nova_opts, group=group)
     # keystoneauth's own options, as Nova and Watcher have them for the services they
     # call: ``auth_type`` and the plugin's options (loaded when the section is read),
     # and the session's (TLS, timeout)

@@ -126,6 +126,12 @@ def test_nova_credentials_from_keystoneauth_options(conf, tmp_path):
     assert auth._username == 'slm' and auth._project_name == 'service'
     assert session.timeout == 30.0
     assert conf.nova.use_agent is False
+    # the plugin's options stay in that configuration: another one without
+    # credentials in [nova] still parses (they are required where they are loaded)
+    other = cfg.ConfigOpts()
+    slm_plugin.conf.register_opts(other)
+    other([], project='slm', default_config_files=[], default_config_dirs=[])
+    assert other.nova.auth_type is None
 
 
 def test_list_opts_does_not_repeat_library_options():
