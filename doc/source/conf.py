@@ -26,6 +26,8 @@ extensions = [
     # show-policy renders the policy rules; the sample policy file likewise.
     'oslo_policy.sphinxext',
     'oslo_policy.sphinxpolicygen',
+    # autoprogram-cliff renders the openstack client's SLM commands
+    'cliff.sphinxext',
 ]
 
 # Both samples are written into _static at every build (ignored by git there)
@@ -35,6 +37,15 @@ sample_config_basename = '_static/slm'
 policy_generator_config_file = '../../etc/slm/slm-policy-generator.conf'
 sample_policy_basename = '_static/slm'
 
+# the commands are those of the installed package's openstack.slm.v1 entry
+# points; the output format options every openstack command has are left out
+autoprogram_cliff_application = 'openstack'
+autoprogram_cliff_ignored = [
+    '--help', '--format', '--column', '--noindent', '--prefix', '--max-width',
+    '--fit-width', '--print-empty', '--quote', '--sort-column', '--sort-ascending',
+    '--sort-descending',
+]
+
 # openstackdocstheme
 openstackdocs_repo_name = 'openstack/slm-plugin'
 openstackdocs_auto_name = False
@@ -43,5 +54,7 @@ source_suffix = {'.rst': 'restructuredtext'}
 master_doc = 'index'
 exclude_patterns = []
 pygments_style = 'native'
+# keep -- in option names and quotes in commands as typed
+smartquotes = False
 html_theme = 'openstackdocs'
 html_static_path = ['_static']
