@@ -73,6 +73,20 @@ function configure_slm {
 
     iniset "$SLM_CONF" DEFAULT debug "$ENABLE_DEBUG_LOG_LEVEL"
     iniset_rpc_backend slm "$SLM_CONF"
+    if is_service_enabled slm-api slm-engine; then
+        configure_slm_controller
+    fi
+    if is_service_enabled slm-agent; then
+        configure_slm_agent
+    fi
+    if [[ "$SLM_ENABLE_MAINTENANCE_HOOK" == "True" ]]; then
+        configure_slm_maintenance
+    fi
+}
+
+# What slm-api and slm-engine read; a compute node running only the agent gets
+# none of it (no database or Nova credentials there)
+function configure_slm_controller {
     iniset "$SLM_CONF" database connection "$(database_connection_url slm)"
 
     iniset "$SLM_CONF" api bind_host "$SLM_SERVICE_LISTEN_ADDRESS"
@@ -101,13 +115,6 @@ function configure_slm {
         fi
     fi
     iniset "$SLM_CONF" nova use_agent "$use_agent"
-
-    if is_service_enabled slm-agent; then
-        configure_slm_agent
-    fi
-    if [[ "$SLM_ENABLE_MAINTENANCE_HOOK" == "True" ]]; then
-        configure_slm_maintenance
-    fi
 }
 
 function configure_slm_agent {

@@ -455,6 +455,9 @@ def test_compute_node_runs_only_the_agent(stack):
     conf = node.slm_conf
     assert conf['DEFAULT']['transport_url'].startswith('rabbit://')
     assert conf['agent']['libvirt_uri'] == 'qemu:///system'
+    # only what the agent reads: no database URL, no credentials
+    assert conf.sections() == ['DEFAULT', 'agent']
+    assert node.named('configure_keystone_authtoken_middleware') == []
     assert node.named('add_user_to_group') == [[node.env['STACK_USER'], 'libvirt']]
 
 
