@@ -183,8 +183,9 @@ def boot_args(conn):
     if NETWORK:
         network = conn.network.find_network(NETWORK, ignore_missing=False)
     else:
-        networks = [n for n in conn.network.networks(project_id=conn.current_project_id)
-                    if not n.is_router_external]
+        networks = [n for n in conn.network.networks()
+                    if not n.is_router_external
+                    and (n.is_shared or n.project_id == conn.current_project_id)]
         if len(networks) != 1:
             pytest.fail(f'{len(networks)} candidate networks: set SLM_TEST_NETWORK',
                         pytrace=False)
@@ -236,10 +237,22 @@ def test_dry_run_starts_nothing(conn, cli_ready, group):
     before = job_ids()
     hosts = {s.id: s.compute_host for s in group['servers']}
 
-    out = cli_json('server', 'group', 'migrate', group['group'].id, '--to-az', TARGET_AZ,
-                   '--dry-run')
+    rows = cli_json('server', 'group', 'migrate', group['group'].id, '--to-az', TARGET_AZ,
+                    '--dry-run')
 
-    assert isinstance(out, dict) and out, 'the dry run printed no plan'
+    # the plan: a row per member, from its host to a host of the target zone
+    assert isinstance(rows, list), f'a dry run prints a row per member, not {rows!r}'
+    plan = [fields(row) for row in rows]
+    names = {s.name: s for s in group['servers']} | {s.id: s for s in group['servers']}
+    zones = {svc.host: svc.availability_zone
+             for svc in conn.compute.services(binary='nova-compute')}
+    assert len(plan) == len(group['servers']), plan
+    for row in plan:
+        server = names.get(row.get('member'))
+        assert server is not None, f'unknown member in the plan: {row}'
+        assert row.get('source') == server.compute_host, row
+        assert zones.get(row.get('destination')) == TARGET_AZ, (row, zones)
+
     assert job_ids() == before, 'a dry run created a migration job'
     for server_id, host in hosts.items():
         server = conn.compute.get_server(server_id)
@@ -264,6 +277,8 @@ def test_migrate_group_to_target_az(conn, cli_ready, cleanups, group):
     assert proc.returncode == 0, f'migrate exited with {proc.returncode}:\n{proc.stderr}'
     assert job.get('id'), f'migrate --wait -f json printed no job:\n{proc.stdout}'
     assert job.get('status') == 'completed', job
+    states = {m.get('server_id'): m.get('state') for m in job.get('members') or ()}
+    assert states == dict.fromkeys(members, 'switched_over'), states
 
     # SLM's own record of the job
     shown = fields(cli_json('server', 'group', 'migration', 'show', str(job['id'])))
