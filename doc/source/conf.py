@@ -4,10 +4,10 @@
 #   .venv/bin/sphinx-build -q -W --keep-going -b html doc/source doc/build/html
 #
 # The theme is openstackdocstheme, as in other OpenStack projects. It reads the
-# project name from setup.cfg, the version from the installed package (pbr) and
-# the commit and page dates from git, so build from a git checkout.
+# commit and the pages' dates from git, so build from a git checkout.
 
 import warnings
+from importlib import metadata
 
 # Importing the option modules pulls in oslo.service, which imports eventlet;
 # its deprecation notice says nothing about the documentation.
@@ -15,6 +15,14 @@ warnings.filterwarnings('ignore', message='\\s*Eventlet is deprecated')
 
 project = 'slm-plugin'
 copyright = '2025, slm_plugin developers'
+
+# The version of the installed package; the theme would warn (an error under
+# -W) where the package is not installed, so it is read here instead.
+try:
+    release = metadata.version('slm-plugin')
+except metadata.PackageNotFoundError:
+    release = ''
+version = release
 
 extensions = [
     'sphinx.ext.autodoc',
@@ -49,6 +57,7 @@ autoprogram_cliff_ignored = [
 # openstackdocstheme
 openstackdocs_repo_name = 'openstack/slm-plugin'
 openstackdocs_auto_name = False
+openstackdocs_auto_version = False
 
 source_suffix = {'.rst': 'restructuredtext'}
 master_doc = 'index'
