@@ -142,6 +142,11 @@ function configure_slm_agent {
 # Maintenance mode listens to Nova's versioned service.update notifications
 function configure_slm_maintenance {
     iniset "$SLM_CONF" maintenance enabled True
+    if [[ -n "$SLM_MAINTENANCE_TARGET_AZ" ]]; then
+        iniset "$SLM_CONF" maintenance target_availability_zone "$SLM_MAINTENANCE_TARGET_AZ"
+    elif [[ "$SLM_CLOUD_DRIVER" == "nova" ]] && is_service_enabled slm-engine; then
+        warn "$LINENO" "SLM_ENABLE_MAINTENANCE_HOOK: set SLM_MAINTENANCE_TARGET_AZ, the zone the nova cloud driver moves the groups of a host under maintenance to"
+    fi
     local conf found=""
     for conf in "${NOVA_CONF:-}" "${NOVA_CPU_CONF:-}"; do
         if [[ -n "$conf" && -f "$conf" ]]; then

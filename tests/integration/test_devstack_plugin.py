@@ -345,7 +345,7 @@ def test_api_port_default_is_the_services_default(stack):
 
 def test_every_option_written_to_slm_conf_exists(stack):
     node = stack(['stack post-config'], SLM_ENABLE_MAINTENANCE_HOOK='True',
-                 nova_cpu_conf='[DEFAULT]\nhost = cmp1\n')
+                 SLM_MAINTENANCE_TARGET_AZ='dc2', nova_cpu_conf='[DEFAULT]\nhost = cmp1\n')
     assert node.ok, node.proc.stderr
     known = sample_options()
     assert 'cloud' in known['engine'] and 'auth_strategy' in known['api'], \
@@ -374,6 +374,20 @@ def test_maintenance_hook_turns_on_nova_versioned_notifications(stack, value):
     for nova in (node.nova_conf, node.nova_cpu_conf):
         assert nova['notifications']['notification_format'] == 'both'
         assert nova['oslo_messaging_notifications']['driver'] == 'messagingv2'
+
+
+def test_maintenance_target_zone(stack):
+    node = stack(['stack post-config'], SLM_ENABLE_MAINTENANCE_HOOK='True',
+                 SLM_MAINTENANCE_TARGET_AZ='dc2')
+    assert node.ok, node.proc.stderr
+    assert node.slm_conf['maintenance']['target_availability_zone'] == 'dc2'
+    assert node.named('warn') == []
+    # the nova driver cannot choose a zone by itself: say so
+    node = stack(['stack post-config'], SLM_ENABLE_MAINTENANCE_HOOK='True')
+    assert node.ok, node.proc.stderr
+    assert 'target_availability_zone' not in node.slm_conf['maintenance']
+    [warning] = node.named('warn')
+    assert 'SLM_MAINTENANCE_TARGET_AZ' in warning[1]
 
 
 def test_maintenance_hook_keeps_a_configured_notification_driver(stack):
