@@ -1,0 +1,317 @@
+"""The ``openstack`` command with the SLM plugin against slm-api, slm-engine, a simulated cloud.
+
+Every command runs as an operator runs it: the installed ``openstack``
+script in a process of its own, configured by ``OS_*`` variables only. It
+authenticates with a Keystone stand-in (tests/functional/keystone_stub.py,
+because no Keystone runs on this machine) and finds slm-api in the token's
+service catalog under the service type ``slm``; slm-api checks the same
+tokens with keystonemiddleware, so roles and policy are the real ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+import yaml
+
+from slm_plugin.osc import SERVICE_TYPE
+from tests.functional.keystone_stub import REGION, KeystoneStub
+from tests.functional.service_helpers import Deployment, wait_for
+
+pytestmark = [pytest.mark.functional, pytest.mark.timeout(400)]
+
+WEB = ('web-1', 'web-2', 'web-3')
+PASSWORD = {'operator': 'operator-secret', 'viewer': 'viewer-secret', 'slm': 'slm-secret'}
+CLI_TIMEOUT = 180
+
+
+def _openstack_script() -> str:
+    beside = pathlib.Path(sys.executable).parent / 'openstack'
+    found = str(beside) if beside.exists() else shutil.which('openstack')
+    assert found, 'the openstack command (python-openstackclient) is not installed'
+    return found
+
+
+@dataclass
+class Result:
+    rc: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+
+class Cloud:
+    """The deployment, its Keystone, and the openstack command configured for them."""
+
+    def __init__(self, deployment: Deployment, keystone: KeystoneStub, home: pathlib.Path):
+        self.d = deployment
+        self.keystone = keystone
+        self.home = home
+        self.script = _openstack_script()
+
+    def env(self, user: str = 'operator') -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
+        env.update({
+            'OS_AUTH_TYPE': 'password', 'OS_AUTH_URL': self.keystone.url,
+            'OS_IDENTITY_API_VERSION': '3', 'OS_USERNAME': user,
+            'OS_PASSWORD': PASSWORD[user], 'OS_PROJECT_NAME': 'ops',
+            'OS_USER_DOMAIN_NAME': 'Default', 'OS_PROJECT_DOMAIN_NAME': 'Default',
+            'OS_REGION_NAME': REGION, 'OS_INTERFACE': 'public',
+            # no clouds.yaml of the machine's user, and a fresh entry-point cache
+            'HOME': str(self.home), 'XDG_CACHE_HOME': str(self.home / '.cache'),
+            'PYTHONUNBUFFERED': '1'})
+        return env
+
+    def __call__(self, *args: str, user: str = 'operator', **env: str) -> Result:
+        done = subprocess.run([self.script, *args], env=dict(self.env(user), **env),
+                              capture_output=True,
+                              text=True, timeout=CLI_TIMEOUT, stdin=subprocess.DEVNULL)
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def ok(self, *args: str, user: str = 'operator', **env: str) -> Result:
+        result = self(*args, user=user, **env)
+        assert result.rc == 0, (args, result)
+        return result
+
+    def show(self, job_id: str) -> dict:
+        return self.ok('server', 'group', 'migration', 'show', job_id, '-f', 'json').json()
+
+    def api_show(self, job_id: str) -> dict:
+        """The job straight from the API: quicker than the command, to poll."""
+        token, _ = self.keystone.issue('operator')
+        status, body = self.d.http('GET', f'/v1/group-migrations/{job_id}',
+                                   headers={'X-Auth-Token': token})
+        assert status == 200, body
+        return body['group_migration']
+
+
+@pytest.fixture
+def cloud(request, tmp_path, rabbit_url, mariadb_url):
+    """The services and their Keystone; ``request.param``: options of the simulation."""
+    keystone = KeystoneStub()
+    for user, roles in (('operator', ['admin', 'member', 'reader']),
+                        ('viewer', ['member', 'reader']), ('slm', ['admin', 'service'])):
+        keystone.add_user(user, PASSWORD[user], roles,
+                          project='service' if user == 'slm' else 'ops')
+    keystone.start()
+    d = Deployment(tmp_path, rabbit_url, mariadb_url, api={'auth_strategy': 'keystone'},
+                   keystone_authtoken=keystone.authtoken_options('slm', PASSWORD['slm']))
+    keystone.register(SERVICE_TYPE, f'http://127.0.0.1:{d.api_port}/')
+    d.options['simulation'].update(getattr(request, 'param', {}))
+    home = tmp_path / 'home'
+    home.mkdir()
+    try:
+        d.start_services()
+        yield Cloud(d, keystone, home)
+    finally:
+        d.stop_all()
+        keystone.stop()
+        print(d.all_tails())  # shown when the test failed
+
+
+def _member_rows(result: Result) -> dict:
+    return {row['Member']: row for row in result.json()}
+
+
+# -- planning --------------------------------------------------------------------------------
+
+
+def test_dry_run_prints_the_plan_and_starts_nothing(cloud):
+    table = cloud.ok('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--dry-run',
+                     '--max-downtime', '300')
+    header = table.out.splitlines()[1]
+    for column in ('Member', 'Source', 'Destination', 'Start (s)', 'Bandwidth (MiB/s)',
+                   'Predicted Switchover (s)', 'Predicted Downtime (ms)', 'Predicted Bytes'):
+        assert column in header, table.out
+    for name in WEB:
+        assert f'| {name} ' in table.out, table.out
+    assert 'nothing was started' in table.err
+
+    planned = _member_rows(cloud.ok('server', 'group', 'migrate', 'web', '--to-az', 'dc-b',
+                                    '--dry-run', '--strategy', 'synchronized', '-f', 'json'))
+    assert set(planned) == set(WEB)
+    for row in planned.values():
+        assert row['Source'].startswith('a-') and row['Destination'].startswith('b-'), row
+        assert row['Predicted Switchover (s)'] > 0 and row['Predicted Bytes'] > 0, row
+    # synchronized: the members are planned to switch over together
+    switchovers = [row['Predicted Switchover (s)'] for row in planned.values()]
+    assert max(switchovers) - min(switchovers) < 1.0, planned
+
+    value = cloud.ok('server', 'group', 'migrate', 'db', '--to-host', 'b-1', '--to-host', 'b-2',
+                     '--dry-run', '-f', 'value', '-c', 'Member', '-c', 'Destination')
+    assert sorted(value.out.split()) == ['b-1', 'b-2', 'db-1', 'db-2']
+
+    # a dry run stores no job and starts no migration
+    assert cloud.ok('server', 'group', 'migration', 'list', '-f', 'json').json() == []
+    assert cloud.d.sim_stats()['starts'] == {}
+
+
+# -- running ---------------------------------------------------------------------------------
+
+
+def test_migrate_with_wait_moves_the_group_and_the_job_reads_back_in_every_format(cloud):
+    result = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--wait',
+                   '--max-downtime', '300', '--on-failure', 'abort', '-f', 'json')
+    assert result.rc == 0, result
+    job = result.json()
+    assert job['status'] == 'completed', job
+    assert job['target'] == {'availability_zone': 'dc-b'}
+    assert job['options'] == {'allowed_downtime_ms': 300, 'failure_policy': 'abort'}
+    assert {m['name'] for m in job['members']} == set(WEB)
+
+    # the progress went to stderr, a line per change, ending with the group's
+    progress = result.err.strip().splitlines()
+    assert progress[-1].startswith(f"Migration {job['id']} of group web: completed, 3/3 "
+                                   'switched over'), result.err
+    for name in WEB:
+        assert sum(line.strip().startswith(f'{name}: switched_over') for line in progress) \
+            == 1, result.err
+    # a line per state a member went through and per status of the job: not a log
+    assert len(progress) <= len(WEB) * 4 + 5, result.err
+
+    shown = cloud.show(job['id'])
+    assert shown['status'] == 'completed'
+    for m in shown['members']:
+        assert m['state'] == 'switched_over', m
+        assert m['source_host'].startswith('a-') and m['destination_host'].startswith('b-'), m
+        assert 0 < m['downtime_ms'] <= 300, m
+    assert shown['switchover']['switched_over'] == 3
+    assert cloud.d.sim_stats()['starts'] == dict.fromkeys(WEB, 1)
+
+    as_yaml = yaml.safe_load(cloud.ok('server', 'group', 'migration', 'show', job['id'],
+                                      '-f', 'yaml').out)
+    assert as_yaml['id'] == job['id'] and as_yaml['group'] == 'web'
+    assert as_yaml['status'] == 'completed'
+    status = cloud.ok('server', 'group', 'migration', 'show', job['id'], '-f', 'value',
+                      '-c', 'status')
+    assert status.out == 'completed\n'
+    table = cloud.ok('server', 'group', 'migration', 'show', job['id'])
+    assert 'availability zone dc-b' in table.out
+    assert 'web-1: switched_over a-1 -> b-' in table.out, table.out
+
+    listed = cloud.ok('server', 'group', 'migration', 'list', '-f', 'json').json()
+    assert [(j['ID'], j['Group'], j['Status']) for j in listed] == \
+        [(job['id'], 'web', 'completed')]
+    assert cloud.ok('server', 'group', 'migration', 'list', '--status', 'running',
+                    '-f', 'json').json() == []
+    ids = cloud.ok('server', 'group', 'migration', 'list', '--group', 'web', '--long',
+                   '-f', 'value', '-c', 'ID', '-c', 'Requested By')
+    assert ids.out.split() == [job['id'], 'api']
+
+
+# slower, so that the job is still under way when it is aborted
+@pytest.mark.parametrize('cloud', [{'speed': '2'}], indirect=True)
+def test_abort_of_a_running_migration_ends_it_aborted_and_a_second_start_conflicts(cloud):
+    d = cloud.d
+    created = cloud.ok('server', 'group', 'migrate', 'web', '--to-az', 'dc-b',
+                       '--strategy', 'sequential', '-f', 'json').json()
+    job_id = created['id']
+    assert created['status'] == 'pending'
+    assert created['strategy'] == 'sequential'
+
+    # the group is taken: a second migration is refused with the API's reason
+    again = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b')
+    assert again.rc != 0
+    assert f'is already being migrated by job {job_id}' in again.err, again
+    assert '(HTTP 409)' in again.err
+
+    def migrating():
+        job = cloud.api_show(job_id)
+        assert job['status'] in ('pending', 'planning', 'running'), job
+        return any(m['state'] == 'migrating' for m in job['members'])
+
+    wait_for(migrating, 120, interval=0.2, what='the job to be migrating a member')
+    aborted = cloud('server', 'group', 'migration', 'abort', job_id, '--wait')
+    final = cloud.show(job_id)
+    assert aborted.rc == 0, (aborted, final)
+    assert aborted.out == ''
+    assert f'Migration {job_id} of group web: aborted' in aborted.err
+    assert final['status'] == 'aborted'
+    assert any(m['state'] == 'aborted' for m in final['members']), final
+    assert d.sim_stats()['starts'].keys() < set(WEB)  # not every member was started
+
+    # an ended job cannot be aborted again; the API says why
+    late = cloud('server', 'group', 'migration', 'abort', job_id)
+    assert late.rc != 0
+    assert f'Migration job {job_id} has already ended (aborted). (HTTP 409)' in late.err, late
+
+
+# -- refusals --------------------------------------------------------------------------------
+
+
+def test_user_errors_print_the_api_message_and_start_nothing(cloud):
+    unknown = cloud('server', 'group', 'migrate', 'nope', '--to-az', 'dc-b', '--wait')
+    assert unknown.rc != 0 and unknown.out == ''
+    assert 'Server group nope could not be found. (HTTP 404)' in unknown.err, unknown
+    assert 'Traceback' not in unknown.err
+
+    no_zone = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-z')
+    assert no_zone.rc != 0
+    assert 'Availability zone dc-z does not exist; there are: dc-a, dc-b. (HTTP 400)' \
+        in no_zone.err, no_zone
+
+    bad_downtime = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b',
+                         '--max-downtime', '0')
+    assert bad_downtime.rc != 0
+    assert 'group_migration.options.allowed_downtime_ms' in bad_downtime.err, bad_downtime
+
+    bad_strategy = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b',
+                         '--strategy', 'teleport')
+    assert bad_strategy.rc != 0
+    assert "'teleport' is not one of" in bad_strategy.err and 'synchronized' in \
+        bad_strategy.err, bad_strategy
+
+    both = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--to-host', 'b-1')
+    assert both.rc == 2
+    assert 'argument --to-host: not allowed with argument --to-az' in both.err, both
+    neither = cloud('server', 'group', 'migrate', 'web')
+    assert neither.rc == 2
+    assert 'one of the arguments --to-az --to-aggregate --to-host is required' in neither.err
+
+    dry_wait = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--dry-run',
+                     '--wait')
+    assert dry_wait.rc != 0
+    assert '--wait has nothing to wait for with --dry-run' in dry_wait.err
+
+    forbidden = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', user='viewer')
+    assert forbidden.rc != 0
+    assert 'Policy does not allow slm:group_migration:create to be performed. (HTTP 403)' \
+        in forbidden.err, forbidden
+    listing = cloud('server', 'group', 'migration', 'list', user='viewer')
+    assert listing.rc != 0 and '(HTTP 403)' in listing.err
+
+    missing = cloud('server', 'group', 'migration', 'show', 'no-such-job')
+    assert missing.rc != 0
+    assert 'Migration job no-such-job could not be found. (HTTP 404)' in missing.err
+
+    # none of it started anything
+    assert cloud.ok('server', 'group', 'migration', 'list', '-f', 'json').json() == []
+    assert cloud.d.sim_stats()['starts'] == {}
+
+
+def test_the_endpoint_comes_from_the_keystone_catalog(cloud):
+    # the API's address reaches the command only through the token's catalog
+    listed = cloud.ok('server', 'group', 'migration', 'list', '-f', 'json')
+    assert listed.json() == []
+    assert str(cloud.d.api_port) not in json.dumps(cloud.env('operator'))
+    assert 'operator' in cloud.keystone.issued
+
+    elsewhere = cloud('server', 'group', 'migration', 'list', OS_REGION_NAME='Elsewhere')
+    assert elsewhere.rc != 0
+    assert f"No {SERVICE_TYPE} endpoint (interface public) in the service catalog in region " \
+           'Elsewhere' in elsewhere.err, elsewhere
+
+    # an endpoint override, as for any service, takes the catalog's place
+    override = cloud.ok('server', 'group', 'migration', 'list', '-f', 'json',
+                        OS_REGION_NAME='Elsewhere',
+                        OS_SLM_ENDPOINT_OVERRIDE=f'http://127.0.0.1:{cloud.d.api_port}/v1')
+    assert override.json() == []
