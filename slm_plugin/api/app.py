@@ -96,6 +96,8 @@ class GroupMigrations:
             job = jobs.submit(ctxt, self.conf, self.driver, request, requested_by='api')
         except clouds.GroupNotFound as exc:
             raise Fault(404, str(exc)) from None
+        except clouds.MembersBusy as exc:
+            raise Fault(409, str(exc)) from None
         except (clouds.InvalidTarget, jobs.UnknownStrategy, PlanError) as exc:
             raise Fault(400, str(exc)) from None
         except coordination.JobConflict as exc:

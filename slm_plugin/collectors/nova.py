@@ -37,6 +37,10 @@ class DiscoveryError(ValueError):
     """The request names something that does not exist or cannot move; nothing started."""
 
 
+class MembersBusy(DiscoveryError):
+    """A member is migrating already, or busy with another task: try again later."""
+
+
 @dataclass(frozen=True, slots=True)
 class Server:
     """A member of the group as Nova shows it."""
@@ -169,18 +173,22 @@ class NovaCollector:
 
     # -- discovery ------------------------------------------------------------------
 
-    def discover(self, group_ref: str, target: Target) -> Discovery:
+    def discover(self, group_ref: str, target: Target, resuming: bool = False) -> Discovery:
+        """The group and the target as a Scenario; DiscoveryError if it cannot be done.
+
+        ``resuming``: the job runs already (an engine takes it over), so its
+        members may be migrating or have arrived: the request was checked when
+        the job began and is not checked again.
+        """
         group = self.find_group(group_ref)
         policy = group.policy or 'none'
-        members = list(group.member_ids or ())
-        if not members:
-            raise DiscoveryError(f'server group {group.name} ({group.id}) has no members')
-        servers = self._servers(group, members)
+        servers = self._servers(group, self._member_ids(group))
         services = self.compute_services()
         usable = {s.host: s for s in services if s.status == 'enabled' and s.state == 'up'}
         zone_of = {s.host: s.availability_zone for s in services}
         target_hosts = self._target_hosts(target, services, usable)
-        self._check_members(servers, target, target_hosts)
+        if not resuming:
+            self._check_members(servers, target, target_hosts)
 
         sources = {s.host for s in servers}
         hosts = []
@@ -213,6 +221,19 @@ class NovaCollector:
         return Discovery(scenario, group.id, group.name, policy, dict(group.rules or {}),
                          by_name, target, target_hosts, self.microversion,
                          tuple(self._notes(policy, group.rules or {})))
+
+    def group_servers(self, group) -> list[Server]:
+        """The members of a group (as ``find_group`` returns it), named as discovery names them."""
+        servers = self._servers(group, self._member_ids(group))
+        names = _member_names(servers)
+        return [_renamed(s, names[s.id]) for s in servers]
+
+    @staticmethod
+    def _member_ids(group) -> list[str]:
+        members = list(group.member_ids or ())
+        if not members:
+            raise DiscoveryError(f'server group {group.name} ({group.id}) has no members')
+        return members
 
     def _servers(self, group, member_ids) -> list[Server]:
         out = []
@@ -279,7 +300,9 @@ class NovaCollector:
                 problems.append(f'{label} was booted into availability zone {s.pinned_zone}; '
                                 'Nova\'s scheduler will not move it to another zone')
         if problems:
-            raise DiscoveryError('cannot migrate the group: ' + '; '.join(problems))
+            busy = any(s.task_state for s in servers)
+            raise (MembersBusy if busy else DiscoveryError)(
+                'cannot migrate the group: ' + '; '.join(problems))
 
     def _notes(self, policy: str, rules: dict) -> list[str]:
         cap = self.capacities

@@ -19,7 +19,11 @@ from slm_plugin.conf import (
     simulation,
 )
 
-CONF = cfg.CONF
+# SLM's own ConfigOpts rather than oslo.config's global one: SLM's code shares a
+# process with Nova's in places (the tests that run Nova in-process, tooling on
+# a compute host), and Nova registers options of the same names (``host``)
+# differently on the global object.
+CONF = cfg.ConfigOpts()
 
 # Order matters only for the sample file, which follows opts.list_opts().
 MODULES = (service, api, engine, agent, planning, maintenance, database, messaging, simulation,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from oslo_log import log as logging
 
 from slm_plugin import planning
@@ -35,7 +37,7 @@ def submit(context, conf, driver, request: dict, requested_by: str, reason: str 
     target = request.get('target') or {}
     options = request.get('options') or {}
     strategy = _strategy(conf, request)
-    driver.scenario(group, target, options)  # the target exists and can take the group
+    driver.check(group, target, options)  # the target exists and can take the group
     stored = {'group': request['group'], 'target': target, 'options': options,
               'requested_by': requested_by}
     if reason:
@@ -61,6 +63,7 @@ def dry_run(conf, driver, request: dict) -> dict:
     scenario = driver.scenario(group, target, options)
     tick_s = conf.engine.control_tick * (driver.time_scale or 1.0)
     plan = planning.get(strategy).plan(scenario)  # PlanError says why it cannot be planned
+    plan = dataclasses.replace(plan, notes=plan.notes + scenario.notes)
     predicted = forecast(scenario, strategy, tick_s=tick_s)
     return {'group': group, 'strategy': strategy, 'target': target, 'options': options,
             'plan': plan_to_dict(plan, predicted)}

@@ -45,6 +45,7 @@ START_REQUESTED = 'member.start_requested'
 FORCE_REQUESTED = 'member.force_requested'
 HOLD_REQUESTED = 'member.hold_requested'
 START_REFUSED = 'member.start_refused'
+START_ACCEPTED = 'member.start_accepted'  # with what finds the migration again
 LEASE_MARGIN = 0.8  # act only within this share of the lease since it was last renewed
 
 
@@ -138,6 +139,9 @@ class JobCloud:
         except api.CloudError as exc:
             self._record(START_REFUSED, member, {'error': str(exc)})
             raise
+        handle = getattr(self._cloud, 'handle', None)
+        if handle is not None:
+            self._record(START_ACCEPTED, member, handle(member))
 
     def set_cap(self, member, cap_mibps):
         self._guard()
@@ -235,6 +239,11 @@ def _iso(t: datetime.datetime) -> str:
     return t.isoformat()
 
 
+def _timestamp(t: datetime.datetime) -> float:
+    """Seconds since the epoch of a naive UTC instant from the database."""
+    return t.replace(tzinfo=datetime.UTC).timestamp()
+
+
 class JobRunner:
     """Runs one claimed job to its end, or until the engine loses or leaves it."""
 
@@ -308,20 +317,23 @@ class JobRunner:
             self._finish(states.ABORTED, None, error='aborted before it started')
             return
         driver = self.engine.driver
+        resuming = job.status not in (states.PENDING, states.PLANNING)
         try:
             group = driver.find_group(job.server_group_id)
-            scenario = driver.scenario(group, request.get('target') or {}, options)
+            scenario = driver.scenario(group, request.get('target') or {}, options,
+                                       resuming=resuming)
             planner = planning.get(job.strategy)
         except (clouds.GroupNotFound, clouds.InvalidTarget, PlanError) as exc:
             self._fail_early(job, str(exc))
             return
 
         tick_s = self.conf.engine.control_tick * (driver.time_scale or 1.0)
-        if job.status in (states.PENDING, states.PLANNING):
+        if not resuming:
             if job.status == states.PENDING:
                 db.update_job(ctxt, job.id, {'status': states.PLANNING})
             try:
                 plan = planner.plan(scenario)
+                plan = dataclasses.replace(plan, notes=plan.notes + scenario.notes)
                 predicted = forecast(scenario, job.strategy, tick_s=tick_s)
             except PlanError as exc:
                 self._fail_early(job, str(exc))
@@ -388,28 +400,38 @@ class JobRunner:
         """What the previous owner left: the loop's memory, rebuilt; None if it cannot go on."""
         events = db.list_events(self.context, job.id)
         names = {mid: name for name, mid in self.journal.member_ids.items()}
-        requested, forced, held = set(), set(), {}
+        requested, forced, held = {}, set(), {}
+        handles, last_hold = {}, {}
         for e in events:
             name = names.get(e.member_id)
             if name is None:
                 continue
             if e.kind == START_REQUESTED:
-                requested.add(name)
+                requested[name] = e.at
+            elif e.kind == START_ACCEPTED:
+                handles[name] = e.detail or {}
             elif e.kind == FORCE_REQUESTED:
                 forced.add(name)
             elif e.kind == HOLD_REQUESTED:
                 held[name] = None
+                last_hold[name] = bool((e.detail or {}).get('held'))
         members = {m.member for m in plan.members}
+        adopt = getattr(cloud, 'adopt', None)
+        if adopt is not None:
+            # a cloud that shows only what it started itself: find the job's migrations
+            for name, at in sorted(requested.items()):
+                adopt(name, _timestamp(at), handles.get(name),
+                      held=last_hold.get(name, False))
         progress = {n: p for n, p in cloud.progress().items() if n in members}
-        if not driver.shared and requested - set(progress):
+        if not driver.shared and set(requested) - set(progress):
             self._finish(states.FAILED, None, error=(
                 f'the simulated cloud ran inside engine {job.owner or self.previous_owner} and '
                 'ended with it; the members it had started cannot be resumed elsewhere '
                 '(use [engine] cloud = simulated-rpc to share a cloud between engines)'))
             return None
-        started = requested | set(progress)
+        started = set(requested) | set(progress)
         lost = {}
-        for name in sorted(requested - set(progress)):
+        for name in sorted(set(requested) - set(progress)):
             lost[name] = ('its start was asked of the cloud by the previous owner, but the cloud '
                           'has no migration for it; not started again')
             self._event('member.start_lost', {'reason': lost[name]}, member=name)

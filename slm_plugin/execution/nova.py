@@ -40,6 +40,8 @@ migration is adopted and nothing is sent again.
 
 from __future__ import annotations
 
+import calendar
+import datetime
 import threading
 import time
 from collections.abc import Mapping
@@ -68,6 +70,9 @@ FINAL_STATUS = {
 }
 POSTCOPY = 'running (post-copy)'
 ABORTABLE = ('queued', 'preparing', 'running')
+#: Seconds the clocks of an engine and of Nova's controllers may differ by, when a
+#: migration is recognised by when Nova created it (``adopt`` without a handle).
+CLOCK_SKEW_S = 5.0
 
 
 class BandwidthActuator(Protocol):
@@ -255,6 +260,63 @@ class NovaCloud:
                     self._poll(track)
             return {name: self._progress(t) for name, t in self._tracks.items()}
 
+    # -- taking a migration over from another process ---------------------------------
+
+    def handle(self, member: str) -> dict:
+        """What another NovaCloud needs to find this member's migration again (``adopt``).
+
+        Nova's records do not say which job started a migration; the ids of the
+        server's migrations from before the start do: the job's is the new one.
+        """
+        with self._lock:
+            t = self._running(member)
+            return {'server_id': t.server_id, 'known': sorted(t.known), 'source': t.source,
+                    'destination': t.destination}
+
+    def adopt(self, member: str, requested_at: float, handle: dict | None = None,
+              held: bool = False) -> bool:
+        """Follow the migration another process started for ``member``; False if there is none.
+
+        ``requested_at`` is when that process asked for it (``now()``'s clock).
+        With the ``handle`` it recorded after the start, the migration is the one
+        whose id was not known before. Without (the process stopped between
+        asking and recording), it is the newest one Nova created since the
+        request, give or take ``CLOCK_SKEW_S``; with none recorded yet, a server
+        in task state ``migrating`` is followed until its record appears. A
+        migration that ended while nobody followed it keeps Nova's instant of
+        its end. ``held``: whether the other process last held it; a converged
+        migration that is not held is completed, as ``progress`` does.
+        """
+        with self._lock:
+            if member in self._tracks:
+                return True
+            server_id = self._server_id(member)
+            handle = handle or {}
+            migrations = self._migrations(server_id, member)
+            if 'known' in handle:
+                known = frozenset(handle['known'])
+            else:
+                since = requested_at - CLOCK_SKEW_S
+                known = frozenset(m.id for m in migrations
+                                  if (_instant(m.created_at) or 0.0) < since)
+            fresh = sorted((m for m in migrations if m.id not in known), key=lambda m: m.id)
+            if not fresh and self._get_server(server_id, member).task_state != 'migrating':
+                return False
+            track = _Track(member, server_id, handle.get('destination'), requested_at, known,
+                           source=handle.get('source'))
+            track.extra['adopted'] = True
+            track.held = held
+            self._tracks[member] = track
+            self._poll(track)
+            newest = fresh[-1] if fresh else None
+            if newest is not None and track.status in api.FINAL:
+                ended = _instant(getattr(newest, 'updated_at', None))
+                if ended is not None:
+                    track.finished_at = ended
+                    if track.status == api.COMPLETED:
+                        track.switchover_at = ended
+            return True
+
     # -- beyond the Cloud interface --------------------------------------------------
 
     @property
@@ -383,6 +445,8 @@ class NovaCloud:
         track.nova_status = record.status or track.nova_status
         if getattr(record, 'source_compute', None):
             track.source = record.source_compute
+        if track.destination is None and getattr(record, 'dest_compute', None):
+            track.destination = record.dest_compute
         if running is not None:
             track.memory = _bytes(record, 'memory')
             track.disk = _bytes(record, 'disk')
@@ -478,6 +542,19 @@ class NovaCloud:
     def _note_mode(self, mode: str) -> None:
         self._note(f'force-complete asked for {mode}: Nova chooses pause or post-copy by the '
                    'compute host\'s [libvirt] live_migration_permit_post_copy, not per call')
+
+
+def _instant(text) -> float | None:
+    """Seconds since the epoch of one of Nova's timestamps (UTC, with or without zone)."""
+    if not text:
+        return None
+    try:
+        t = datetime.datetime.fromisoformat(str(text).replace('Z', '+00:00'))
+    except ValueError:
+        return None
+    if t.tzinfo is not None:
+        return t.timestamp()
+    return calendar.timegm(t.timetuple()) + t.microsecond / 1e6
 
 
 def _bytes(record, kind: str) -> tuple[int, int, int]:

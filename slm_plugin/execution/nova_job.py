@@ -92,6 +92,15 @@ class Report:
         return '\n'.join(lines)
 
 
+def limits_from_conf(conf) -> Limits:
+    """Concurrency per host from ``[engine]``, the completion policy from ``[planning]``."""
+    policy = CompletionPolicy(max_downtime_s=conf.planning.allowed_downtime_ms / 1000.0,
+                              max_rounds=conf.planning.max_rounds,
+                              on_stall=conf.planning.non_convergence_policy)
+    return Limits(max_concurrent_per_host=conf.engine.max_concurrent_migrations_per_host,
+                  policy=policy)
+
+
 def options_from_conf(conf) -> dict:
     """``migrate_group``'s keyword arguments from the service configuration.
 
@@ -99,15 +108,11 @@ def options_from_conf(conf) -> dict:
     host; ``[planning]`` the completion policy; ``[nova]`` the capacities Nova does
     not know, the convergence threshold and the retry policy.
     """
-    policy = CompletionPolicy(max_downtime_s=conf.planning.allowed_downtime_ms / 1000.0,
-                              max_rounds=conf.planning.max_rounds,
-                              on_stall=conf.planning.non_convergence_policy)
     return {
         'strategy': conf.engine.default_strategy,
         'tick_s': conf.engine.control_tick,
         'on_failure': conf.engine.on_failure,
-        'limits': Limits(max_concurrent_per_host=conf.engine.max_concurrent_migrations_per_host,
-                         policy=policy),
+        'limits': limits_from_conf(conf),
         'capacities': Capacities.from_conf(conf),
         'converged_mib': conf.nova.converged_remaining_mib,
         'retry': retries.RetryPolicy.from_conf(conf),

@@ -78,6 +78,8 @@ class Scenario:
     request: Request
     limits: Limits = field(default_factory=Limits)
     description: str = ""
+    # what the status monitor could not measure and assumed instead; plans repeat it
+    notes: tuple[str, ...] = ()
 
     @property
     def sites(self) -> tuple[str, ...]:

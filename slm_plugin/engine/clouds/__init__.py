@@ -10,6 +10,10 @@ cloud``) answers three questions the control loop does not ask:
   for a target that does not exist;
 * which :class:`slm_plugin.execution.cloud.Cloud` drives the migrations
   (``cloud``, shared by every job of the engine, or ``cloud_for`` a job).
+  A Cloud whose ``progress`` shows only the migrations it started itself
+  (NovaCloud) offers ``handle(member)``, recorded after each start, and
+  ``adopt(member, requested_at, handle)``, which an engine taking the job
+  over calls for every member whose start was asked for.
 
 The scenario's member names are the keys the Cloud reports progress under;
 ``ServerInfo.name`` must be that key. ``Cloud.now()`` must be a clock every
@@ -20,6 +24,7 @@ started it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from stevedore import driver, extension
@@ -33,6 +38,10 @@ class GroupNotFound(LookupError):
 
 class InvalidTarget(ValueError):
     """The requested destination does not exist or cannot take the group."""
+
+
+class MembersBusy(InvalidTarget):
+    """A member of the group is migrating already or busy with another task (a conflict)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +79,17 @@ class CloudDriver:
     def groups_on_host(self, host: str) -> list[GroupInfo]:
         raise NotImplementedError
 
-    def scenario(self, group: GroupInfo, target: dict, options: dict):
+    def scenario(self, group: GroupInfo, target: dict, options: dict, resuming: bool = False):
+        """The planner's view of moving group to target.
+
+        ``resuming``: the job has begun (an engine takes it over), so members
+        may be moving or have arrived; the request is not checked again.
+        """
         raise NotImplementedError
+
+    def check(self, group: GroupInfo, target: dict, options: dict) -> None:
+        """Raise InvalidTarget if the request cannot be carried out; cheap, measures nothing."""
+        self.scenario(group, target, options)
 
     def evacuation_target(self, host: str, zone: str | None = None) -> dict:
         """Where the groups of a host under maintenance go (a request ``target``)."""
@@ -90,6 +108,16 @@ class CloudDriver:
 
     def close(self) -> None:
         """Release what the driver holds (connections, threads)."""
+
+
+def with_options(scenario, options: dict):
+    """The scenario with a request's options applied (``allowed_downtime_ms``)."""
+    downtime = options.get('allowed_downtime_ms')
+    if downtime is None:
+        return scenario
+    limits = scenario.limits
+    policy = dataclasses.replace(limits.policy, max_downtime_s=downtime / 1000.0)
+    return dataclasses.replace(scenario, limits=dataclasses.replace(limits, policy=policy))
 
 
 def names() -> list[str]:

@@ -23,6 +23,7 @@ from slm_plugin.engine.clouds import (
     GroupNotFound,
     InvalidTarget,
     ServerInfo,
+    with_options,
 )
 from slm_plugin.execution import cloud as api
 from slm_plugin.scenario.model import Request, Scenario
@@ -217,12 +218,7 @@ class ScenarioGroups:
                 if there != here and base.link_between(here, there) is None:
                     raise InvalidTarget(f'No link between {here} and {there} for server '
                                         f'{s.name}.')
-        limits = base.limits
-        downtime = options.get('allowed_downtime_ms')
-        if downtime is not None:
-            policy = dataclasses.replace(limits.policy, max_downtime_s=downtime / 1000.0)
-            limits = dataclasses.replace(limits, policy=policy)
-        return dataclasses.replace(base, request=request, limits=limits)
+        return with_options(dataclasses.replace(base, request=request), options)
 
 
 class ScenarioCloudDriver(CloudDriver):
@@ -241,7 +237,7 @@ class ScenarioCloudDriver(CloudDriver):
     def groups_on_host(self, host):
         return self._groups.groups_on_host(host)
 
-    def scenario(self, group, target, options):
+    def scenario(self, group, target, options, resuming=False):
         return self._groups.scenario(group, target, options)
 
     def evacuation_target(self, host, zone=None):

@@ -10,3 +10,8 @@ of the main run; run it alone with ``SLM_NOVA_TESTS=1 pytest tests/functional/no
 import os
 
 os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', '1')
+
+# Nova's test package sets the process up (native threads, oslo.service's threading
+# backend) when imported, and refuses to if oslo.messaging or oslo.service came
+# first; a test module may import the service's modules before Nova's test base.
+import nova.tests.functional  # noqa: E402,F401,I001
