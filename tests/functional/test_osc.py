@@ -82,6 +82,26 @@ class Cloud:
         assert result.rc == 0, (args, result)
         return result
 
+    def on_terminal(self, *args: str, user: str = 'operator') -> Result:
+        """Run with stderr on a pseudo-terminal (stdout a pipe); err is what it showed."""
+        main, terminal = os.openpty()
+        try:
+            process = subprocess.Popen([self.script, *args], env=self.env(user),
+                                       stdout=subprocess.PIPE, stderr=terminal,
+                                       stdin=subprocess.DEVNULL, text=True)
+        finally:
+            os.close(terminal)
+        shown = b''
+        try:
+            while chunk := os.read(main, 65536):  # until the command closes the terminal
+                shown += chunk
+        except OSError:
+            pass  # Linux: EIO once no process has the terminal open
+        finally:
+            os.close(main)
+        out, _ = process.communicate(timeout=CLI_TIMEOUT)
+        return Result(process.returncode, out, shown.decode(errors='replace'))
+
     def show(self, job_id: str) -> dict:
         return self.ok('server', 'group', 'migration', 'show', job_id, '-f', 'json').json()
 
@@ -130,7 +150,7 @@ def test_dry_run_prints_the_plan_and_starts_nothing(cloud):
                      '--max-downtime', '300')
     header = table.out.splitlines()[1]
     for column in ('Member', 'Source', 'Destination', 'Start (s)', 'Bandwidth (MiB/s)',
-                   'Predicted Switchover (s)', 'Predicted Downtime (ms)', 'Predicted Bytes'):
+                   'Switchover (s)', 'Downtime (ms)', 'Bytes'):
         assert column in header, table.out
     for name in WEB:
         assert f'| {name} ' in table.out, table.out
@@ -141,9 +161,9 @@ def test_dry_run_prints_the_plan_and_starts_nothing(cloud):
     assert set(planned) == set(WEB)
     for row in planned.values():
         assert row['Source'].startswith('a-') and row['Destination'].startswith('b-'), row
-        assert row['Predicted Switchover (s)'] > 0 and row['Predicted Bytes'] > 0, row
+        assert row['Switchover (s)'] > 0 and row['Bytes'] > 0, row
     # synchronized: the members are planned to switch over together
-    switchovers = [row['Predicted Switchover (s)'] for row in planned.values()]
+    switchovers = [row['Switchover (s)'] for row in planned.values()]
     assert max(switchovers) - min(switchovers) < 1.0, planned
 
     value = cloud.ok('server', 'group', 'migrate', 'db', '--to-host', 'b-1', '--to-host', 'b-2',
@@ -198,9 +218,18 @@ def test_migrate_with_wait_moves_the_group_and_the_job_reads_back_in_every_forma
     assert 'availability zone dc-b' in table.out
     assert 'web-1: switched_over a-1 -> b-' in table.out, table.out
 
+    # on a terminal the progress is redrawn in place
+    shown = cloud.on_terminal('server', 'group', 'migrate', 'db', '--to-az', 'dc-b', '--wait',
+                              '-f', 'value', '-c', 'id')
+    assert shown.rc == 0, shown
+    db_job = shown.out.strip()
+    assert '\x1b[' in shown.err, shown  # cursor up, clear: the same lines drawn again
+    assert 'Group db: completed, 2/2 switched over' in shown.err, shown
+    assert shown.err.count('Group db: ') >= 2, shown
+
     listed = cloud.ok('server', 'group', 'migration', 'list', '-f', 'json').json()
     assert [(j['ID'], j['Group'], j['Status']) for j in listed] == \
-        [(job['id'], 'web', 'completed')]
+        [(job['id'], 'web', 'completed'), (db_job, 'db', 'completed')]
     assert cloud.ok('server', 'group', 'migration', 'list', '--status', 'running',
                     '-f', 'json').json() == []
     ids = cloud.ok('server', 'group', 'migration', 'list', '--group', 'web', '--long',

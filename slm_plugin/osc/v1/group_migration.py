@@ -95,6 +95,27 @@ class BandwidthColumn(columns.FormattableColumn):
         return self._value
 
 
+class SwitchoverColumn(columns.FormattableColumn):
+    """How many members switched over, and how close together; the API's dict in JSON."""
+
+    def human_readable(self):
+        sw = self._value or {}
+        if not sw:
+            return ''
+        text = f"{sw.get('switched_over', 0)}/{sw.get('members', 0)} switched over"
+        if sw.get('first_at'):
+            text += (f", between {sw['first_at']} and {sw['last_at']} "
+                     f"(spread {sw['spread_s']:.3f} s)")
+        if sw.get('predicted_last_at'):
+            text += f"\npredicted at {sw['predicted_last_at']}"
+            if sw.get('predicted_spread_s') is not None:
+                text += f" (spread {sw['predicted_spread_s']:.3f} s)"
+        return text
+
+    def machine_readable(self):
+        return self._value or {}
+
+
 def job_columns(job: dict) -> tuple[tuple, tuple]:
     """The fields of one migration, as ShowOne shows them."""
     group = job.get('group') or {}
@@ -113,15 +134,15 @@ def job_columns(job: dict) -> tuple[tuple, tuple]:
         'created_at': job.get('created_at'),
         'updated_at': job.get('updated_at'),
         'plan': PlanColumn(job.get('plan')),
-        'switchover': format_columns.DictColumn(job.get('switchover') or {}),
+        'switchover': SwitchoverColumn(job.get('switchover')),
         'members': MembersColumn(job.get('members')),
     }
     return tuple(data), tuple(data.values())
 
 
+# every figure of a plan is a prediction
 PLAN_COLUMNS = ('Member', 'Source', 'Destination', 'Wave', 'Start (s)', 'Bandwidth (MiB/s)',
-                'Predicted Switchover (s)', 'Predicted Downtime (ms)', 'Predicted Bytes',
-                'Completion')
+                'Switchover (s)', 'Downtime (ms)', 'Bytes', 'Completion')
 
 
 def _rounded(value, digits=1):

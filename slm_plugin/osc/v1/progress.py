@@ -9,6 +9,7 @@ parseable.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 
@@ -31,7 +32,9 @@ def _size(n: int | None) -> str:
 
 
 def _route(m: dict) -> str:
-    return f"{m.get('source_host') or '?'} -> {m.get('destination_host') or '?'}"
+    if not m.get('destination_host'):
+        return f"on {m.get('source_host') or '?'}"
+    return f"{m.get('source_host') or '?'} -> {m['destination_host']}"
 
 
 def member_detail(m: dict) -> str:
@@ -43,20 +46,29 @@ def member_detail(m: dict) -> str:
                 f"downtime {downtime if downtime is not None else '?'} ms, "
                 f"{_size(m.get('bytes_transferred'))} sent")
     if state in ('migrating', 'held'):
-        return (f"{_size(m.get('bytes_transferred'))} sent, predicted switchover "
-                f"{_clock(m.get('predicted_switchover_at'))}")
+        # the service records bytes at the switchover; before, only the prediction is known
+        sent = f"{_size(m['bytes_transferred'])} sent, " if m.get('bytes_transferred') else ''
+        return f"{sent}predicted switchover {_clock(m.get('predicted_switchover_at'))}"
     return ''
+
+
+def _group(job: dict) -> str:
+    return (job.get('group') or {}).get('name') or (job.get('group') or {}).get('id')
+
+
+def _counts(job: dict) -> str:
+    """How many members switched over, and how close together."""
+    sw = job.get('switchover') or {}
+    text = (f"{sw.get('switched_over', 0)}/{sw.get('members', len(job.get('members', ())))} "
+            'switched over')
+    if sw.get('spread_s') is not None and sw.get('switched_over', 0) > 1:
+        text += f" within {sw['spread_s']:.3f} s"
+    return text
 
 
 def job_summary(job: dict) -> str:
     """One line on the whole group: its status, how many switched over, and how close."""
-    sw = job.get('switchover') or {}
-    group = (job.get('group') or {}).get('name') or (job.get('group') or {}).get('id')
-    line = (f"Migration {job['id']} of group {group}: {job['status']}, "
-            f"{sw.get('switched_over', 0)}/{sw.get('members', len(job.get('members', ())))} "
-            'switched over')
-    if sw.get('spread_s') is not None and sw.get('switched_over', 0) > 1:
-        line += f" within {sw['spread_s']:.3f} s"
+    line = f"Migration {job['id']} of group {_group(job)}: {job['status']}, {_counts(job)}"
     if job.get('error'):
         line += f": {job['error']}"
     return line
@@ -93,23 +105,37 @@ class ChangeLines:
 class LiveTable:
     """The group and its members, redrawn in place on a terminal."""
 
-    def __init__(self, stream):
+    def __init__(self, stream, clock=time.monotonic):
         self.stream = stream
         self._drawn = 0
+        self._clock = clock
+        self._since = clock()
 
     def render(self, job: dict) -> list[str]:
         members = job.get('members', ())
         name_w = max((len(m['name']) for m in members), default=4)
         state_w = max((len(m['state']) for m in members), default=5)
         route_w = max((len(_route(m)) for m in members), default=6)
-        lines = [job_summary(job)]
+        waited = int(self._clock() - self._since)
+        # the id last: on a narrow terminal it is what is cut
+        lines = [f"Group {_group(job)}: {job['status']}, {_counts(job)} "
+                 f"[{waited // 60:02d}:{waited % 60:02d}], migration {job['id']}"]
+        if job.get('error'):
+            lines.append(f"  error: {job['error']}")
         lines += [f"  {m['name']:<{name_w}}  {m['state']:<{state_w}}  "
                   f'{_route(m):<{route_w}}  {member_detail(m)}'.rstrip()
                   for m in members]
         return lines
 
+    def _width(self) -> int:
+        try:
+            columns = os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+        return max((columns or shutil.get_terminal_size().columns) - 1, 20)
+
     def update(self, job: dict) -> None:
-        width = max(shutil.get_terminal_size().columns - 1, 20)
+        width = self._width()
         lines = [line[:width] for line in self.render(job)]
         if self._drawn:
             # back to the first line drawn, and clear everything below it
