@@ -84,6 +84,9 @@ def detail(job, members, url: str = '') -> dict:
             'predicted_downtime_ms': (round(pred['downtime_s'] * 1000)
                                       if pred.get('downtime_s') is not None else None),
             'bytes_transferred': m.bytes_transferred,
+            'remaining_bytes': m.remaining_bytes,
+            'iteration': m.iteration,
+            'progress_at': _time(m.progress_at),
             'completion': pred.get('completion'),
         })
     out['members'] = member_views

@@ -25,6 +25,15 @@ engine_opts = [
         'reacts faster to a changing dirty rate or link at the cost of more load on '
         'the agents and the message bus.',
     ),
+    cfg.FloatOpt(
+        'progress_interval',
+        default=2.0,
+        min=0.0,
+        help='Seconds between two writes of the running migrations\' progress (bytes sent '
+        'and remaining, iteration) to the database, which the API shows. State changes '
+        '(started, held, switched over) are written when they happen, whatever this is; '
+        'a shorter interval shows fresher bytes at the cost of more database writes.',
+    ),
     cfg.StrOpt(
         'default_strategy',
         default='synchronized',

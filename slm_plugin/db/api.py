@@ -188,6 +188,16 @@ def update_member(context, member_id, values):
     return _member_get(context, member_id)
 
 
+@_writer
+def update_members_progress(context, values_by_member: dict):
+    """Write the progress of several members (no state change) in one transaction."""
+    now = timeutils.utcnow()
+    for member_id, values in values_by_member.items():
+        context.session.execute(
+            sa.update(models.Member).where(models.Member.id == member_id)
+            .values(**values, updated_at=now).execution_options(synchronize_session=False))
+
+
 # Events
 
 

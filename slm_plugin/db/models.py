@@ -95,6 +95,11 @@ class Member(TimestampMixin, Base):
     bytes_transferred: orm.Mapped[int] = orm.mapped_column(
         sa.BigInteger, nullable=False, default=0)
     downtime_ms: orm.Mapped[int | None] = orm.mapped_column(sa.Integer)
+    # while it migrates (every [engine] progress_interval): memory and disk still to
+    # send, the pre-copy iteration (-1 while the disk is copied), when that was seen
+    remaining_bytes: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger)
+    iteration: orm.Mapped[int | None] = orm.mapped_column(sa.Integer)
+    progress_at: orm.Mapped[datetime.datetime | None] = orm.mapped_column(DateTime)
 
     job: orm.Mapped[Job] = orm.relationship(back_populates='members', lazy='raise')
 

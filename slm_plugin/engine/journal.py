@@ -27,7 +27,14 @@ _STATE = {
 }
 
 
+MIB = 1024 * 1024
+
+
 class Journal:
+    #: Cloud seconds between two writes of a migrating member's bytes (0: every look)
+    progress_interval_s = 2.0
+    _progress_written: float | None = None
+
     def __init__(self, context, plan: Plan, group_id: str, group_name: str,
                  request: dict, epoch: datetime.datetime | None = None):
         self.context = context
@@ -65,6 +72,24 @@ class Journal:
             if new not in states.MEMBER_TRANSITIONS[old]:
                 continue  # e.g. released from held: it is still on its way to switch over
             self._record(name, p, new, now)
+        self._write_progress(now, progress)
+
+    def _write_progress(self, now: float, progress: dict[str, api.Progress]) -> None:
+        """The bytes of the migrating members, at most every ``progress_interval_s``."""
+        last = self._progress_written
+        if last is not None and now - last < self.progress_interval_s:
+            return
+        values = {}
+        for name, p in progress.items():
+            if p.status in (api.MIGRATING, api.HELD) and name in self.member_ids:
+                values[self.member_ids[name]] = {
+                    'bytes_transferred': round(p.wire_mib * MIB),
+                    'remaining_bytes': round((p.memory_remaining_mib + p.disk_remaining_mib)
+                                             * MIB),
+                    'iteration': p.round, 'progress_at': self.at(now)}
+        if values:
+            db.update_members_progress(self.context, values)
+        self._progress_written = now
 
     def _record(self, name: str, p: api.Progress, new: str, now: float) -> None:
         values = {"state": new}
@@ -73,7 +98,8 @@ class Journal:
         if new == states.SWITCHED_OVER:
             values["switchover_at"] = self.at(p.switchover_at or now)
             values["downtime_ms"] = round((p.downtime_s or 0.0) * 1000)
-            values["bytes_transferred"] = round(p.wire_mib * 1024 * 1024)
+            values["bytes_transferred"] = round(p.wire_mib * MIB)
+            values["remaining_bytes"] = 0
         db.update_member(self.context, self.member_ids[name], values)
         self._state[name] = new
         self.event(f"member.{new}", {"wire_mib": round(p.wire_mib, 1)}, member=name,

@@ -215,7 +215,7 @@ class JobJournal(Journal):
     """
 
     def __init__(self, context, job_id: str, epoch: datetime.datetime, time_scale: float | None,
-                 on_switchover=None):
+                 on_switchover=None, progress_interval_s: float = 2.0):
         # not Journal.__init__: that one creates the job, this one attaches to it
         self.context = context
         self.epoch = epoch
@@ -225,6 +225,7 @@ class JobJournal(Journal):
         self.member_ids = {m.name: m.id for m in members}
         self._state = {m.name: m.state for m in members}
         self._on_switchover = on_switchover
+        self.progress_interval_s = progress_interval_s * self.time_scale
 
     def at(self, seconds: float) -> datetime.datetime:
         return self.epoch + datetime.timedelta(seconds=seconds / self.time_scale)
@@ -394,7 +395,8 @@ class JobRunner:
 
     def _journal(self, epoch, driver):
         return JobJournal(self.context, self.job_id, epoch, driver.time_scale,
-                          on_switchover=self._switched_over)
+                          on_switchover=self._switched_over,
+                          progress_interval_s=self.conf.engine.progress_interval)
 
     def _resume_state(self, job, driver, cloud, plan, t0):
         """What the previous owner left: the loop's memory, rebuilt; None if it cannot go on."""

@@ -52,7 +52,7 @@ def _job_values(**overrides):
 def test_migrations_up_and_down(db_url):
     assert migration.version(db_url) is None
     migration.upgrade(db_url)
-    assert migration.version(db_url) == migration.head() == '0002'
+    assert migration.version(db_url) == migration.head() == '0003'
     assert SLM_TABLES <= migration.table_names(db_url)
 
     # The migrations create exactly what the models describe.

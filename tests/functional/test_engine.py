@@ -243,3 +243,26 @@ def test_engines_answer_on_their_topic(cluster):
     wait_for(lambda: cluster.job(job_id).owner == 'engine-a', 10, what='the cast to arrive')
     assert api.ping(cluster.context(), server='engine-a')['host'] == 'engine-a'
     cluster.wait_final(job_id)
+
+
+def test_running_members_show_their_bytes_while_they_migrate(cluster):
+    """The engine writes bytes sent and remaining while a member migrates, not only at the end."""
+    a = cluster.engine('engine-a', progress_interval='0.1')
+    job_id = cluster.submit(a)
+    a.try_claim(job_id)
+    seen = []
+
+    def moving():
+        job = cluster.job(job_id)
+        rows = [(m.bytes_transferred, m.remaining_bytes, m.iteration) for m in job.members
+                if m.state in ('migrating', 'held') and m.progress_at is not None]
+        seen.extend(rows)
+        return len(seen) >= 3 and job
+    wait_for(moving, 30, interval=0.05, what='progress of migrating members')
+    assert all(sent > 0 and remaining is not None and remaining >= 0 and it is not None
+               for sent, remaining, it in seen), seen
+    assert any(remaining > 0 for _, remaining, _ in seen), seen
+    job = cluster.wait_final(job_id)
+    assert job.status == 'completed'
+    assert {m.remaining_bytes for m in job.members} == {0}
+    assert all(m.bytes_transferred > 0 for m in job.members)
