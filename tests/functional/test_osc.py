@@ -23,7 +23,7 @@ import yaml
 
 from slm_plugin.osc import SERVICE_TYPE
 from tests.functional.keystone_stub import REGION, KeystoneStub
-from tests.functional.service_helpers import Deployment, wait_for
+from tests.functional.service_helpers import FINAL, Deployment, wait_for
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(400)]
 
@@ -105,13 +105,18 @@ class Cloud:
     def show(self, job_id: str) -> dict:
         return self.ok('server', 'group', 'migration', 'show', job_id, '-f', 'json').json()
 
-    def api_show(self, job_id: str) -> dict:
-        """The job straight from the API: quicker than the command, to poll."""
+    def start(self, *args: str, user: str = 'operator') -> subprocess.Popen:
+        """The command running in the background; communicate() for its output."""
+        return subprocess.Popen([self.script, *args], env=self.env(user),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True)
+
+    def api(self, path: str) -> dict:
+        """GET from slm-api directly with an operator's token: quicker than the command."""
         token, _ = self.keystone.issue('operator')
-        status, body = self.d.http('GET', f'/v1/group-migrations/{job_id}',
-                                   headers={'X-Auth-Token': token})
+        status, body = self.d.http('GET', path, headers={'X-Auth-Token': token})
         assert status == 200, body
-        return body['group_migration']
+        return body
 
 
 @pytest.fixture
@@ -237,41 +242,63 @@ def test_migrate_with_wait_moves_the_group_and_the_job_reads_back_in_every_forma
     assert ids.out.split() == [job['id'], 'api']
 
 
-# slower, so that the job is still under way when it is aborted
+# slower, so that the jobs are still under way when they are aborted or started again
 @pytest.mark.parametrize('cloud', [{'speed': '2'}], indirect=True)
-def test_abort_of_a_running_migration_ends_it_aborted_and_a_second_start_conflicts(cloud):
-    d = cloud.d
-    created = cloud.ok('server', 'group', 'migrate', 'web', '--to-az', 'dc-b',
-                       '--strategy', 'sequential', '-f', 'json').json()
-    job_id = created['id']
-    assert created['status'] == 'pending'
-    assert created['strategy'] == 'sequential'
+def test_an_aborted_migration_ends_aborted_and_its_wait_fails(cloud):
+    follower = cloud.start('server', 'group', 'migrate', 'web', '--to-az', 'dc-b',
+                           '--strategy', 'sequential', '--wait')
+    try:
+        job_id = wait_for(lambda: [j['id'] for j in cloud.api('/v1/group-migrations?group=web')
+                                   ['group_migrations']], 120, interval=0.2,
+                          what='the migration of web')[0]
 
-    # the group is taken: a second migration is refused with the API's reason
-    again = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b')
-    assert again.rc != 0
-    assert f'is already being migrated by job {job_id}' in again.err, again
-    assert '(HTTP 409)' in again.err
+        def migrating():
+            job = cloud.api(f'/v1/group-migrations/{job_id}')['group_migration']
+            assert job['status'] in ('pending', 'planning', 'running'), job
+            return any(m['state'] == 'migrating' for m in job['members'])
 
-    def migrating():
-        job = cloud.api_show(job_id)
-        assert job['status'] in ('pending', 'planning', 'running'), job
-        return any(m['state'] == 'migrating' for m in job['members'])
+        wait_for(migrating, 120, interval=0.2, what='the job to be migrating a member')
+        aborted = cloud('server', 'group', 'migration', 'abort', job_id, '--wait')
+        final = cloud.show(job_id)
+        assert aborted.rc == 0, (aborted, final)
+        assert aborted.out == ''
+        assert f'Migration {job_id} of group web: aborted' in aborted.err
+        assert final['status'] == 'aborted'
+        assert any(m['state'] == 'aborted' for m in final['members']), final
+        # members that had not switched over stopped; none is left moving
+        assert {m['state'] for m in final['members']} <= {'switched_over', 'aborted',
+                                                          'queued'}, final
 
-    wait_for(migrating, 120, interval=0.2, what='the job to be migrating a member')
-    aborted = cloud('server', 'group', 'migration', 'abort', job_id, '--wait')
-    final = cloud.show(job_id)
-    assert aborted.rc == 0, (aborted, final)
-    assert aborted.out == ''
-    assert f'Migration {job_id} of group web: aborted' in aborted.err
-    assert final['status'] == 'aborted'
-    assert any(m['state'] == 'aborted' for m in final['members']), final
-    assert d.sim_stats()['starts'].keys() < set(WEB)  # not every member was started
+        # the command that was following the migration says how it ended, and fails
+        out, err = follower.communicate(timeout=CLI_TIMEOUT)
+        assert follower.returncode == 1, (out, err)
+        assert out == ''
+        assert err.strip().splitlines()[-1].startswith(f'Migration {job_id} of group web: '
+                                                       'aborted'), err
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait(10)
 
     # an ended job cannot be aborted again; the API says why
     late = cloud('server', 'group', 'migration', 'abort', job_id)
     assert late.rc != 0
     assert f'Migration job {job_id} has already ended (aborted). (HTTP 409)' in late.err, late
+
+    # without --wait, the migration started is printed
+    created = cloud.ok('server', 'group', 'migrate', 'db', '--to-az', 'dc-b',
+                       '--strategy', 'sequential', '-f', 'json').json()
+    assert created['status'] == 'pending' and created['group'] == 'db', created
+    assert created['strategy'] == 'sequential'
+    assert {m['name'] for m in created['members']} == {'db-1', 'db-2'}
+    # the group is taken: a second migration is refused with the API's reason
+    again = cloud('server', 'group', 'migrate', 'db', '--to-az', 'dc-b')
+    assert again.rc != 0
+    assert f"is already being migrated by job {created['id']}. (HTTP 409)" in again.err, again
+    db_path = f"/v1/group-migrations/{created['id']}"
+    db_final = wait_for(lambda: (j := cloud.api(db_path)['group_migration'])['status'] in FINAL
+                        and j, 180, interval=0.5, what='the migration of db to end')
+    assert db_final['status'] == 'completed', db_final
 
 
 # -- refusals --------------------------------------------------------------------------------
