@@ -226,7 +226,11 @@ class EngineService:
     # -- maintenance -------------------------------------------------------------------------
 
     def evacuate_host(self, host: str, reason: str) -> list[str]:
-        """Create a job for every server group with a member on host; their ids."""
+        """Create a job for every server group with a member on host; their ids.
+
+        With ``[maintenance] evacuate_lone_servers`` the servers of the host in no
+        group are live-migrated too, one plain migration each.
+        """
         created = []
         zone = self.conf.maintenance.target_availability_zone
         for group in self.driver.groups_on_host(host):
@@ -245,4 +249,8 @@ class EngineService:
                 continue
             created.append(job.id)
             self.try_claim(job.id)
+        if self.conf.maintenance.evacuate_lone_servers:
+            moved = self.driver.evacuate_lone_servers(host)
+            LOG.info('Host %s under maintenance: %d server(s) in no group live-migrated: %s',
+                     host, len(moved), ', '.join(moved) or 'none')
         return created

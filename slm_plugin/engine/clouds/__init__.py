@@ -95,6 +95,14 @@ class CloudDriver:
         """Where the groups of a host under maintenance go (a request ``target``)."""
         return {'availability_zone': zone} if zone else {}
 
+    def evacuate_lone_servers(self, host: str) -> list[str]:
+        """Live-migrate the servers of host that belong to no group; the ids started.
+
+        The cloud's scheduler chooses where each goes. A cloud whose servers all
+        belong to groups (a simulated scenario) has none to move.
+        """
+        return []
+
     def cloud(self):
         raise NotImplementedError
 

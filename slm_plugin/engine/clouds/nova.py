@@ -37,6 +37,7 @@ from slm_plugin.engine.clouds import (
     ServerInfo,
     with_options,
 )
+from slm_plugin.execution import cloud as api
 from slm_plugin.execution import retry as retries
 from slm_plugin.execution.nova import NovaCloud
 from slm_plugin.execution.nova_job import limits_from_conf
@@ -93,6 +94,35 @@ class NovaCloudDriver(CloudDriver):
                 except GroupNotFound as exc:  # deleted meanwhile
                     LOG.info('Server group %s: %s', group.id, exc)
         return out
+
+    def evacuate_lone_servers(self, host: str) -> list[str]:
+        """One plain live migration per server of host in no group, Nova choosing the host.
+
+        Each is started as a group member is (never twice, retried when Nova's
+        answer is lost); its progress is Nova's to report. A server that
+        cannot move now (busy, not ACTIVE or PAUSED) is logged and left.
+        """
+        compute = self.conn.compute
+        grouped = set()
+        for group in compute.server_groups(all_projects=True):
+            grouped.update(group.member_ids or ())
+        lone = {s.id: s for s in compute.servers(all_projects=True, compute_host=host)
+                if s.id not in grouped}
+        if not lone:
+            return []
+        cloud = NovaCloud(self.conn, {sid: sid for sid in lone},
+                          microversion=compute.default_microversion,
+                          retry=retries.RetryPolicy.from_conf(self.conf))
+        started = []
+        for sid, server in sorted(lone.items()):
+            try:
+                cloud.start(sid, None, None)
+            except api.CloudError as exc:
+                LOG.error('Host %s under maintenance: server %s (%s) not moved: %s', host,
+                          server.name, sid, exc)
+                continue
+            started.append(sid)
+        return started
 
     def evacuation_target(self, host: str, zone: str | None = None) -> dict:
         if not zone:

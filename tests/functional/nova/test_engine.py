@@ -31,7 +31,7 @@ from slm_plugin.engine.clouds.nova import NovaCloudDriver
 from slm_plugin.engine.service import EngineService, database_manager
 from slm_plugin.execution import cloud as api
 from slm_plugin.execution.nova import NovaCloud
-from tests.functional.nova.base import NovaTestCase
+from tests.functional.nova.base import IMAGE, NovaTestCase
 from tests.functional.nova.progress_driver import CONTROL
 
 MEMORY_MIB = 256
@@ -58,14 +58,15 @@ class EngineOnNovaTest(NovaTestCase):
 
     # -- the service ------------------------------------------------------------------------
 
-    def slm_conf(self, host: str):
+    def slm_conf(self, host: str, maintenance: dict | None = None):
         path = self.tmp / f'{host}.conf'
         path.write_text(
             f'[DEFAULT]\nhost = {host}\ntransport_url = fake:/\n'
             f'[database]\nconnection = {self.db_url}\n'
             '[api]\nauth_strategy = noauth\n'
             '[engine]\ncloud = nova\ncontrol_tick = 0.1\nscan_interval = 0.2\n'
-            'lease_duration = 6\n')
+            'lease_duration = 6\n'
+            '[maintenance]\n' + ''.join(f'{k} = {v}\n' for k, v in (maintenance or {}).items()))
         conf = cfg.ConfigOpts()
         slm_plugin.conf.register_opts(conf)
         conf(['--config-file', str(path)], project='slm', default_config_files=[],
@@ -92,7 +93,10 @@ class EngineOnNovaTest(NovaTestCase):
                          db_manager=self.db)
 
     def engine(self, host: str) -> EngineService:
-        conf = self.slm_conf(host)
+        return self.engine_with(host)
+
+    def engine_with(self, host: str, **maintenance) -> EngineService:
+        conf = self.slm_conf(host, maintenance)
         service = EngineService(conf, driver=self.driver(conf))
         service.start()
         self.addCleanup(service.stop, 10)
@@ -255,6 +259,42 @@ class EngineOnNovaTest(NovaTestCase):
         self.assertIsNotNone(vm3['switchover_at'])
         self.assertLessEqual(_epoch(vm3['switchover_at']), vm3_done + 1.0)
         self.assertIsNotNone(record.updated_at)
+
+    def test_host_maintenance_moves_its_groups_and_its_lone_servers(self):
+        """What the service.update hook does for a disabled host (the notification itself
+        is tested on the real broker in tests/functional/test_service.py).
+
+        The hypervisor switches over by itself here, as libvirt does: nobody
+        force-completes a lone server's plain migration."""
+        CONTROL.reset(hold=False)
+        host = self.sources['vm1']
+        flavor = self.conn.compute.find_flavor('small')
+        solo = self.conn.compute.create_server(
+            name='solo', image_id=IMAGE, flavor_id=flavor.id, networks='none',
+            availability_zone=f'dc1:{host}')
+        solo = self.conn.compute.wait_for_server(solo, status='ACTIVE', interval=0.1, wait=60)
+        self.assertEqual(host, solo.compute_host)
+        self.conn.compute.update_service(
+            next(s for s in self.conn.compute.services(binary='nova-compute')
+                 if s.host == host), status='disabled', disabled_reason='maintenance: DIMMs')
+        engine = self.engine_with('engine-1', evacuate_lone_servers='true',
+                                  target_availability_zone='dc2')
+
+        created = engine.evacuate_host(host, 'maintenance: DIMMs')
+
+        self.assertEqual(1, len(created), 'one job: the group with a member on the host')
+        job = self.wait_final(created[0])
+        self.assertEqual('completed', job['status'], job)
+        self.assert_moved_once(job)
+        self.wait_for(lambda: self.host_of(solo.id) != host, timeout=60,
+                      what='the lone server to leave the host')
+        [record] = self.live_migrations(solo.id)
+        self.wait_for(lambda: self.conn.compute.get_server(solo.id).status == 'ACTIVE'
+                      and not self.conn.compute.get_server(solo.id).task_state, timeout=30,
+                      what='solo settled')
+        self.assertEqual(host, record.source_compute)
+        status, body = self.call('GET', '/v1/group-migrations')
+        self.assertEqual(1, len(body['group_migrations']), 'no job for the lone server')
 
     def test_adopting_without_the_handle_finds_the_migration_by_its_start(self):
         """An engine that died between asking and recording left only the request's instant."""
