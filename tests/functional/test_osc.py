@@ -23,7 +23,7 @@ import yaml
 
 from slm_plugin.osc import SERVICE_TYPE
 from tests.functional.keystone_stub import REGION, KeystoneStub
-from tests.functional.service_helpers import FINAL, Deployment, wait_for
+from tests.functional.service_helpers import FINAL, Deployment, free_port, wait_for
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(400)]
 
@@ -371,3 +371,9 @@ def test_the_endpoint_comes_from_the_keystone_catalog(cloud):
                         OS_REGION_NAME='Elsewhere',
                         OS_SLM_ENDPOINT_OVERRIDE=f'http://127.0.0.1:{cloud.d.api_port}/v1')
     assert override.json() == []
+
+    closed = f'http://127.0.0.1:{free_port()}'
+    unreachable = cloud('server', 'group', 'migration', 'list', OS_SLM_ENDPOINT_OVERRIDE=closed)
+    assert unreachable.rc != 0
+    assert unreachable.err.strip() == f'Cannot reach slm-api at {closed}/v1: connection ' \
+        'refused or unreachable.', unreachable

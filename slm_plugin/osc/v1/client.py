@@ -10,6 +10,7 @@ from __future__ import annotations
 import urllib.parse
 
 from keystoneauth1 import adapter
+from keystoneauth1 import exceptions as ks_exceptions
 from osc_lib import exceptions
 
 from slm_plugin.osc import SERVICE_TYPE
@@ -54,8 +55,15 @@ class Client:
                                      endpoint_override=self.endpoint)
 
     def _request(self, method: str, path: str, **kwargs):
-        response = self._http.request(path, method, raise_exc=False,
-                                      headers={'Accept': 'application/json'}, **kwargs)
+        try:
+            response = self._http.request(path, method, raise_exc=False,
+                                          headers={'Accept': 'application/json'}, **kwargs)
+        except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout) as exc:
+            # keystoneauth's message repeats the URL and urllib3's whole story
+            reason = 'timed out' if isinstance(exc, ks_exceptions.ConnectTimeout) \
+                else 'connection refused or unreachable'
+            raise exceptions.CommandError(
+                f'Cannot reach slm-api at {self.endpoint}: {reason}.') from None
         if response.status_code >= 400:
             raise _error(response)
         return response.json()
