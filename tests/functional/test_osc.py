@@ -285,6 +285,14 @@ def test_an_aborted_migration_ends_aborted_and_its_wait_fails(cloud):
     assert late.rc != 0
     assert f'Migration job {job_id} has already ended (aborted). (HTTP 409)' in late.err, late
 
+    # the job's story tells who asked
+    events = cloud.ok('server', 'group', 'migration', 'event', 'list', job_id,
+                      '-f', 'json').json()
+    kinds = [e['Kind'] for e in events]
+    assert kinds[0] == 'job.created' and kinds[-1] == 'job.aborted', kinds
+    asked = next(e for e in events if e['Kind'] == 'job.abort_requested')
+    assert asked['Detail'] == {'by': 'operator-id'}, asked
+
     # without --wait, the migration started is printed
     created = cloud.ok('server', 'group', 'migrate', 'db', '--to-az', 'dc-b',
                        '--strategy', 'sequential', '-f', 'json').json()

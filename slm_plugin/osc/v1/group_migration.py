@@ -344,3 +344,18 @@ class AbortServerGroupMigration(command.Command):
             if job['status'] != 'aborted':
                 raise exceptions.CommandError(
                     f'{progress.job_summary(job)} (it ended before the abort took effect)')
+
+
+class ListServerGroupMigrationEvent(command.Lister):
+    """List what happened in a migration, in order: the job's story as the service recorded it."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('migration', metavar='<migration>', help='Migration (ID)')
+        return parser
+
+    def take_action(self, parsed_args):
+        events = self.app.client_manager.slm.events(parsed_args.migration)
+        return (('At', 'Kind', 'Member', 'Detail'),
+                [(e['at'], e['kind'], e.get('member'),
+                  format_columns.DictColumn(e.get('detail') or {})) for e in events])
