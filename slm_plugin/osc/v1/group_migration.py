@@ -9,8 +9,6 @@ the client only refuses what it cannot send.
 
 from __future__ import annotations
 
-import logging
-
 from cliff import columns
 from cliff.formatters import base as formatters
 from osc_lib import exceptions
@@ -18,8 +16,6 @@ from osc_lib.cli import format_columns
 from osc_lib.command import command
 
 from slm_plugin.osc.v1 import progress
-
-LOG = logging.getLogger(__name__)
 
 STRATEGIES = ('synchronized', 'synchronized-postcopy', 'parallel', 'sequential', 'bounded',
               'evict')

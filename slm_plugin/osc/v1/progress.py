@@ -9,6 +9,7 @@ parseable.
 
 from __future__ import annotations
 
+import collections
 import os
 import shutil
 import time
@@ -127,16 +128,23 @@ class LiveTable:
                   for m in members]
         return lines
 
-    def _width(self) -> int:
+    def _size(self) -> tuple[int, int]:
         try:
-            columns = os.get_terminal_size(self.stream.fileno()).columns
+            size = os.get_terminal_size(self.stream.fileno())
         except (AttributeError, ValueError, OSError):
-            columns = 0
-        return max((columns or shutil.get_terminal_size().columns) - 1, 20)
+            size = shutil.get_terminal_size()
+        return size.columns or 80, size.lines or 24
 
     def update(self, job: dict) -> None:
-        width = self._width()
-        lines = [line[:width] for line in self.render(job)]
+        columns, rows = self._size()
+        lines = self.render(job)
+        fits = max(rows - 1, 3)  # a cursor cannot go back above the screen's top
+        if len(lines) > fits:
+            hidden = collections.Counter(m['state'] for m in job['members'][-(len(lines) - fits
+                                                                              + 1):])
+            lines = lines[:fits - 1] + [f'  ... and {sum(hidden.values())} more: ' + ', '.join(
+                f'{n} {state}' for state, n in sorted(hidden.items()))]
+        lines = [line[:max(columns - 1, 20)] for line in lines]
         if self._drawn:
             # back to the first line drawn, and clear everything below it
             self.stream.write(f'\x1b[{self._drawn}F\x1b[J')
