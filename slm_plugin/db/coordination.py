@@ -138,7 +138,7 @@ def finish_job(context, job_id: str, status: str, error: str | None = None,
         if error:
             values['error'] = error[:60000]
         job = db.update_job(context, job_id, values)
-        _release_locks(context, job_id)
+        _ended(context, job_id)
         if record is not None:
             record()
         return job
@@ -243,6 +243,16 @@ def abort_requested(context, job_id: str) -> bool:
 
 
 @retry_on_deadlock
+def _ended(context, job_id: str) -> None:
+    """What ending a job frees: its locks, and its members that never started (called off)."""
+    _release_locks(context, job_id)
+    context.session.execute(
+        sa.update(models.Member)
+        .where(models.Member.job_id == job_id, models.Member.state == states.QUEUED)
+        .values(state=states.ABORTED, updated_at=timeutils.utcnow())
+        .execution_options(synchronize_session=False))
+
+
 def request_abort(context, job_id: str, by: str | None = None) -> models.Job:
     """Ask for the job to stop; a job no engine has picked up yet ends here and now.
 
@@ -257,6 +267,6 @@ def request_abort(context, job_id: str, by: str | None = None) -> models.Job:
         if job.status == states.PENDING and unowned:
             db.update_job(context, job_id, {'status': states.ABORTED, 'lease_expires_at': None,
                                             'error': 'aborted before it started'})
-            _release_locks(context, job_id)
+            _ended(context, job_id)
             db.add_event(context, job_id, 'job.aborted', {'started': False})
         return db.get_job(context, job_id)

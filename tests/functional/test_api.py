@@ -264,6 +264,8 @@ def test_a_group_already_moving_is_a_conflict_and_a_finished_job_frees_it(api):
     # aborting the pending job, which no engine holds, ends it at once and frees the group
     status, body = api('POST', f'{BASE}/{first}/abort')
     assert status == 202 and body['group_migration']['status'] == 'aborted'
+    # its members never started, and now never will
+    assert {m['state'] for m in body['group_migration']['members']} == {'aborted'}
     status, body = api('POST', f'{BASE}/{first}/abort')
     assert status == 409 and 'already ended (aborted)' in _message(body)
     assert api.create(group='web')[0] == 202

@@ -47,9 +47,15 @@ def member_detail(m: dict) -> str:
                 f"downtime {downtime if downtime is not None else '?'} ms, "
                 f"{_size(m.get('bytes_transferred'))} sent")
     if state in ('migrating', 'held'):
-        # the service records bytes at the switchover; before, only the prediction is known
-        sent = f"{_size(m['bytes_transferred'])} sent, " if m.get('bytes_transferred') else ''
-        return f"{sent}predicted switchover {_clock(m.get('predicted_switchover_at'))}"
+        # written every [engine] progress_interval while it runs
+        sent = m.get('bytes_transferred') or 0
+        left = m.get('remaining_bytes')
+        text = f'{_size(sent)} sent, '
+        if left is not None:
+            text += f'{_size(left)} to go, '
+        if m.get('iteration') is not None:
+            text += 'copying disk, ' if m['iteration'] < 0 else f"pass {m['iteration'] + 1}, "
+        return f"{text}predicted switchover {_clock(m.get('predicted_switchover_at'))}"
     return ''
 
 
