@@ -93,7 +93,8 @@ class GroupMigrations:
                     'dry_run': True, 'group': {'id': group.id, 'name': group.name},
                     'strategy': result['strategy'], 'target': result['target'],
                     'options': result['options'], 'plan': result['plan']}})
-            job = jobs.submit(ctxt, self.conf, self.driver, request, requested_by='api')
+            job = jobs.submit(ctxt, self.conf, self.driver, request, requested_by='api',
+                              reason=request.get('reason'))
         except clouds.GroupNotFound as exc:
             raise Fault(404, str(exc)) from None
         except clouds.MembersBusy as exc:

@@ -43,6 +43,8 @@ def create(strategies) -> dict:
                     },
                 },
                 'strategy': {'type': 'string', 'enum': sorted(strategies)},
+                'reason': {'type': 'string', 'minLength': 1, 'maxLength': 255,
+                           'x-error': 'must be a text of 1 to 255 characters'},
                 'options': {
                     'type': 'object',
                     'additionalProperties': False,

@@ -143,6 +143,10 @@ def test_malformed_bodies_are_refused_with_the_reason(api, raw, content_type, co
      "group_migration.options.allowed_downtime_ms: '300' is not of type 'integer'"),
     ({'group': 'web', 'options': {'dry_run': 'yes'}},
      "group_migration.options.dry_run: 'yes' is not of type 'boolean'"),
+    ({'group': 'web', 'reason': ''},
+     'group_migration.reason: must be a text of 1 to 255 characters'),
+    ({'group': 'web', 'reason': 'x' * 256},
+     'group_migration.reason: must be a text of 1 to 255 characters'),
     ({'group': 'web', 'options': {'deadline': 5}},
      "group_migration.options: Additional properties are not allowed ('deadline' was "
      "unexpected)"),
@@ -347,6 +351,16 @@ def test_of_concurrent_requests_for_one_group_exactly_one_wins(request, tmp_path
 
 
 # -- reading ---------------------------------------------------------------------------------
+
+
+def test_the_reason_given_is_kept_with_the_job(api):
+    status, body = api.create(group='web', reason='rack 12 power work')
+    assert status == 202, body
+    job_id = body['group_migration']['id']
+    status, body = api('GET', f'{BASE}/{job_id}')
+    assert body['group_migration']['reason'] == 'rack 12 power work'
+    [created] = [e for e in db.list_events(api.context(), job_id) if e.kind == 'job.created']
+    assert created.detail['reason'] == 'rack 12 power work'
 
 
 def test_a_dry_run_returns_the_plan_and_stores_nothing(api):

@@ -295,9 +295,11 @@ def test_an_aborted_migration_ends_aborted_and_its_wait_fails(cloud):
 
     # without --wait, the migration started is printed
     created = cloud.ok('server', 'group', 'migrate', 'db', '--to-az', 'dc-b',
-                       '--strategy', 'sequential', '-f', 'json').json()
+                       '--strategy', 'sequential', '--reason', 'rack 12 power work',
+                       '-f', 'json').json()
     assert created['status'] == 'pending' and created['group'] == 'db', created
     assert created['strategy'] == 'sequential'
+    assert created['reason'] == 'rack 12 power work', created
     assert {m['name'] for m in created['members']} == {'db-1', 'db-2'}
     # the group is taken: a second migration is refused with the API's reason
     again = cloud('server', 'group', 'migrate', 'db', '--to-az', 'dc-b')

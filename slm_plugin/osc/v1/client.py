@@ -69,11 +69,13 @@ class Client:
         return response.json()
 
     def create(self, group: str, target: dict, strategy: str | None = None,
-               options: dict | None = None) -> dict:
+               options: dict | None = None, reason: str | None = None) -> dict:
         """Start a migration of group, or plan one with ``options['dry_run']``."""
         request = {'group': group, 'target': target}
         if strategy:
             request['strategy'] = strategy
+        if reason:
+            request['reason'] = reason
         if options:
             request['options'] = options
         body = self._request('POST', RESOURCE, json={'group_migration': request})

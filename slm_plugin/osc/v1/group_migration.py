@@ -226,6 +226,9 @@ class MigrateServerGroup(command.ShowOne):
         parser.add_argument('--on-failure', choices=FAILURE_POLICIES, dest='failure_policy',
                             help='When a member fails: abort the others (not yet '
                                  'switched over), or continue with them')
+        parser.add_argument('--reason', metavar='<text>',
+                            help='Why the group moves (kept with the migration, shown by '
+                                 '"migration show")')
         parser.add_argument('--dry-run', action='store_true',
                             help='Show the plan (a row per member) and start nothing')
         parser.add_argument('--wait', action='store_true',
@@ -254,7 +257,8 @@ class MigrateServerGroup(command.ShowOne):
             options['dry_run'] = True
         client = self.app.client_manager.slm
         answer = client.create(parsed_args.group, self._target(parsed_args),
-                               strategy=parsed_args.strategy, options=options)
+                               strategy=parsed_args.strategy, options=options,
+                               reason=parsed_args.reason)
         if parsed_args.dry_run:
             self.app.stderr.write('\n'.join(plan_summary(answer)) + '\n')
             return PLAN_COLUMNS, plan_rows(answer.get('plan') or {})
