@@ -37,6 +37,9 @@ def submit(context, conf, driver, request: dict, requested_by: str, reason: str 
     target = request.get('target') or {}
     options = request.get('options') or {}
     strategy = _strategy(conf, request)
+    running = coordination.list_active_jobs(context, server_group_id=group.id)
+    if running:  # before the cloud's checks: its members may be half moved
+        raise coordination.JobConflict(lock=f'group:{group.id}', job_id=running[0].id)
     driver.check(group, target, options)  # the target exists and can take the group
     stored = {'group': request['group'], 'target': target, 'options': options,
               'requested_by': requested_by}

@@ -208,6 +208,11 @@ class SimulatedCloud:
                 mig.version = self._seq
                 self._schedule(mig)  # just the end of a round: only its next boundary
 
+    def moved(self) -> dict[str, str]:
+        """Member -> host, for the members a migration has moved (switched over)."""
+        return {name: mig.dest for name, mig in self._migs.items()
+                if mig.state.switched_over and mig.status != api.ABORTED}
+
     def idle(self) -> bool:
         """True when nothing is migrating that could make progress by itself."""
         return not self._active

@@ -121,6 +121,12 @@ def test_a_job_goes_from_the_api_through_the_engine_to_the_cloud_and_back(
     stats = d.sim_stats()
     assert stats['starts'] == dict.fromkeys(WEB, 1)
     assert stats['refused_starts'] == {}
+    # the simulation moves a server once: moving the group again is refused, and says why
+    status, body = d.create('web', target={'availability_zone': 'dc-b'})
+    assert status == 400, body
+    message = body['error']['message']
+    assert message.startswith('The simulated cloud has migrated web-1 (to b-'), message
+    assert 'moves each server once' in message
 
     # the database tells the story, in order
     events = d.events(job_id)

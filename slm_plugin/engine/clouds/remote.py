@@ -46,6 +46,9 @@ class SimCloudEndpoint:
     def now(self, ctxt):
         return self._answer()
 
+    def moved(self, ctxt):
+        return self._answer(moved=self.cloud.moved())
+
     def progress(self, ctxt, members=None):
         wanted = set(members) if members is not None else None
         progress = self.cloud.progress(wanted)
@@ -136,6 +139,9 @@ class RemoteCloud:
 
     def wait(self, seconds):
         time.sleep(seconds / self.speed)
+
+    def moved(self) -> dict[str, str]:
+        return self._call('moved')['moved']
 
     def stats(self) -> dict:
         return self._call('stats')

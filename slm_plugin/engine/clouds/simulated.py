@@ -120,6 +120,12 @@ class PacedCloud:
     def wait(self, seconds: float) -> None:
         time.sleep(seconds / self.speed)
 
+    def moved(self) -> dict[str, str]:
+        """Member -> host of the members that have been migrated."""
+        with self._lock:
+            self._advance()
+            return self._sim.moved()
+
     # -- for tests and the operator ------------------------------------------------------
 
     def stats(self) -> dict:
@@ -242,6 +248,17 @@ class ScenarioCloudDriver(CloudDriver):
 
     def evacuation_target(self, host, zone=None):
         return self._groups.evacuation_target(host, zone)
+
+    def check(self, group, target, options):
+        """Also refuse a group the simulation has moved already: it moves each server once."""
+        moved = self.cloud().moved()
+        done = sorted(f'{s.name} (to {moved[s.name]})' for s in group.servers if s.name in moved)
+        if done:
+            raise InvalidTarget(
+                f'The simulated cloud has migrated {", ".join(done)} already, and it moves '
+                'each server once: restart it (slm-sim-cloud, or the engine for [engine] '
+                'cloud = simulated) to begin again.')
+        self.scenario(group, target, options)
 
     def cloud(self):
         with self._lock:
