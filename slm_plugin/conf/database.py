@@ -11,11 +11,17 @@ def register_opts(conf):
 
     The default keeps the demo self-contained; deployments point ``connection``
     at MariaDB, e.g. ``mysql+pymysql://slm:secret@db.example.com/slm``. It is
-    set on the option itself rather than on ``conf`` so that the generated
-    sample file shows the default SLM really uses.
+    set on ``conf``, not on oslo.db's option objects, which every configuration
+    of the process shares (Nova's, where both run in one process);
+    ``set_lib_defaults`` shows it in the generated sample file.
     """
-    cfg.set_defaults(db_options.database_opts, connection=DEFAULT_CONNECTION)
     conf.register_opts(db_options.database_opts, group='database')
+    conf.set_default('connection', DEFAULT_CONNECTION, group='database')
+
+
+def set_lib_defaults():
+    """For oslo-config-generator (``oslo.config.opts.defaults``): SLM's database default."""
+    cfg.set_defaults(db_options.database_opts, connection=DEFAULT_CONNECTION)
 
 
 def list_opts():

@@ -15,15 +15,20 @@ def register_opts(conf):
 
     ``fake://`` lets the demo run engine and agents in one process without a
     broker; every real deployment sets ``[DEFAULT] transport_url``. The
-    defaults are set on the options themselves, as set_transport_defaults()
-    does for the exchange, so that the generated sample file shows them.
+    defaults are set on ``conf``, not on oslo.messaging's option objects,
+    which every configuration of the process shares (Nova's, where both run
+    in one process); ``set_lib_defaults`` shows them in the sample file.
     """
-    oslo_messaging.set_transport_defaults(control_exchange=CONTROL_EXCHANGE)
-    cfg.set_defaults(
-        messaging_transport._transport_opts, transport_url=DEFAULT_TRANSPORT_URL
-    )
     conf.register_opts(messaging_transport._transport_opts)
+    conf.set_default('transport_url', DEFAULT_TRANSPORT_URL)
+    conf.set_default('control_exchange', CONTROL_EXCHANGE)
     _register_global_only_opts(conf)
+
+
+def set_lib_defaults():
+    """For oslo-config-generator (``oslo.config.opts.defaults``): SLM's bus defaults."""
+    oslo_messaging.set_transport_defaults(control_exchange=CONTROL_EXCHANGE)
+    cfg.set_defaults(messaging_transport._transport_opts, transport_url=DEFAULT_TRANSPORT_URL)
 
 
 # (module, attribute, group) of oslo.messaging options that it registers on

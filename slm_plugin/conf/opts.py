@@ -5,6 +5,7 @@ namespaces (see etc/slm/slm-config-generator.conf); they are not repeated here.
 """
 
 import slm_plugin.conf
+from slm_plugin.conf import database, messaging
 
 
 def list_opts():
@@ -13,3 +14,13 @@ def list_opts():
     for module in slm_plugin.conf.MODULES:
         result.extend(module.list_opts())
     return result
+
+
+def set_lib_defaults():
+    """``oslo.config.opts.defaults``: SLM's defaults of library options, for the sample file.
+
+    The generator runs this in its own process before it lists the libraries'
+    namespaces; at run time the same defaults are set per configuration.
+    """
+    database.set_lib_defaults()
+    messaging.set_lib_defaults()
