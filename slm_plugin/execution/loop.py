@@ -4,7 +4,8 @@ Each tick reads progress, asks the planner for a decision (pure), and applies
 it: starts, caps, holds, force-completes. The loop is the only place that acts,
 so it is where the safety rules live: never start a member twice, only push a
 cap that changed enough to matter, stop at a deadline, abort on request, and
-apply the failure policy when the cloud refuses something.
+apply the failure policy when the cloud refuses something or a migration
+fails in it.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class ControlLoop:
         wanted = {m.member for m in self.plan.members}
         while True:
             progress = self.cloud.progress()
+            self._failed_in_cloud(progress, wanted)
             if self.observer:
                 self.observer(self.cloud.now(), progress)
             if all(progress.get(n) is not None and progress[n].status in api.FINAL
@@ -135,6 +137,15 @@ class ControlLoop:
             LOG.warning("%s: %s failed: %s", member, action.__name__, exc)
             self._errors[member] = str(exc)
             return False
+
+    def _failed_in_cloud(self, progress, wanted) -> None:
+        """A migration that failed in the cloud (not refused: it ran and failed) falls
+        under the failure policy as a refused action does."""
+        for name in wanted:
+            p = progress.get(name)
+            if p is not None and p.status == api.FAILED and name not in self._errors:
+                LOG.warning("%s: its migration failed in the cloud", name)
+                self._errors[name] = "its migration failed in the cloud"
 
     def _cancel(self, progress) -> None:
         for name, p in progress.items():

@@ -139,25 +139,13 @@ def migrate_group(conn, group_ref: str, target: Target, *, strategy: str = 'sync
     plan = dataclasses.replace(plan, notes=plan.notes + found.notes)
     cloud = NovaCloud(conn, found.server_ids, microversion=version, actuator=actuator,
                       retry=retry, converged_mib=converged_mib)
-    failed: dict[str, str] = {}
-    loop: ControlLoop | None = None
-
-    def watch(now: float, progress: dict) -> None:
-        for name, p in progress.items():
-            if p.status == api.FAILED and name not in failed:
-                failed[name] = 'the live migration failed in Nova'
-                if on_failure == 'abort' and loop is not None:
-                    loop.request_abort()
-        if observer is not None:
-            observer(now, progress)
-
     loop = ControlLoop(cloud, found.scenario, planner, plan, tick_s=tick_s,
                        deadline_s=cloud.now() + deadline_s, on_failure=on_failure,
-                       observer=watch)
+                       observer=observer)
     outcome = loop.run()
     _stop_leftovers(cloud, outcome)
     progress = cloud.settle(settle_s)
-    return _report(conn, found, plan, outcome, cloud, progress, failed, strategy)
+    return _report(conn, found, plan, outcome, cloud, progress, strategy)
 
 
 def _stop_leftovers(cloud: NovaCloud, outcome: Outcome) -> None:
@@ -175,7 +163,7 @@ def _stop_leftovers(cloud: NovaCloud, outcome: Outcome) -> None:
 
 
 def _report(conn, found: Discovery, plan: Plan, outcome: Outcome, cloud: NovaCloud,
-            progress: dict, failed: dict, strategy: str) -> Report:
+            progress: dict, strategy: str) -> Report:
     compute = conn.compute
     try:
         group_members = set(compute.get_server_group(found.group_id).member_ids or ())
@@ -212,14 +200,14 @@ def _report(conn, found: Discovery, plan: Plan, outcome: Outcome, cloud: NovaClo
             member=name, server_id=server.id, source=server.host, planned_destination=dest,
             status=status, host=host, zone=zone, server_status=state,
             in_group=server.id in group_members, migration_id=info.get('migration_id'),
-            error=errors.get(name) or failed.get(name), problems=tuple(problems),
+            error=errors.get(name), problems=tuple(problems),
             adopted=bool(info.get('adopted'))))
     kept = _policy_kept(found.policy, [r.host for r in rows])
     switches = [p.switchover_at for p in progress.values() if p.switchover_at is not None]
     split = (max(switches) - min(switches)) if len(switches) == len(rows) and rows else None
     if all(r.status == api.COMPLETED and not r.problems for r in rows) and kept:
         status = 'completed'
-    elif outcome.status == 'aborted' and not failed:
+    elif outcome.status == 'aborted' and not errors:
         status = 'aborted'
     else:
         status = 'failed'

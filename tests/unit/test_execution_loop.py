@@ -5,6 +5,7 @@ calls, a subclass of SimulatedCloud records them or refuses one, and the real
 simulator still runs underneath.
 """
 
+import dataclasses
 import functools
 from collections import Counter
 
@@ -51,6 +52,28 @@ class RefusingCloud(RecordingCloud):
             self.starts.append((self.now(), member, destination, cap_mibps))
             raise CloudError(REFUSAL)
         super().start(member, destination, cap_mibps)
+
+
+class FailingCloud(RecordingCloud):
+    """One member's migration fails in the hypervisor after it has run for a while
+    (the guest stays at its source), as libvirt reports a failed job."""
+
+    def __init__(self, scenario, fail, after_s, **kwargs):
+        super().__init__(scenario, **kwargs)
+        self.fail, self.after_s = fail, after_s
+        self.failed_at = None
+
+    def progress(self):
+        out = super().progress()
+        p = out.get(self.fail)
+        if p is not None and self.failed_at is None and p.status == api.MIGRATING \
+                and self.now() - p.started_at >= self.after_s:
+            super().abort(self.fail)  # the simulator stops it where it is
+            self.failed_at = self.now()
+            out = super().progress()
+        if self.failed_at is not None:
+            out[self.fail] = dataclasses.replace(out[self.fail], status=api.FAILED)
+        return out
 
 
 def run(sc, strategy, cloud=None, **loop_options):
@@ -260,6 +283,34 @@ def test_a_refused_start_with_on_failure_continue_lets_the_others_complete(strat
     assert [member for _, member, _, _ in cloud.starts].count("worker-3") == 1
     last = max(r.finish_s for r in cloud.results())
     assert outcome.finished_at < last + 1.0
+
+
+@pytest.mark.parametrize("strategy", ["parallel", "synchronized"])
+def test_a_migration_failing_in_the_cloud_with_on_failure_abort_cancels_the_others(strategy):
+    sc = loader.load_shipped("hadoop")
+    cloud = FailingCloud(sc, "worker-3", after_s=60.0)
+    outcome, cloud, plan = run(sc, strategy, cloud=cloud, on_failure="abort")
+    assert outcome.status == "failed"
+    assert cloud.failed_at is not None
+    assert outcome.finished_at <= cloud.failed_at + 1.0
+    by_name = {m.member: m for m in outcome.members}
+    assert by_name["worker-3"].error == "its migration failed in the cloud"
+    assert by_name["worker-3"].location == by_name["worker-3"].source
+    # the others were cancelled where they were: none switched over after the failure
+    assert {m.status for m in outcome.members if m.member != "worker-3"} <= {
+        api.ABORTED, "not_started"}
+    assert all(p.status not in (api.MIGRATING, api.HELD) for p in cloud.progress().values())
+
+
+def test_a_migration_failing_in_the_cloud_with_on_failure_continue_lets_the_others_end():
+    sc = loader.load_shipped("hadoop")
+    cloud = FailingCloud(sc, "worker-3", after_s=60.0)
+    outcome, cloud, plan = run(sc, "parallel", cloud=cloud, on_failure="continue",
+                               deadline_s=5000.0)
+    assert outcome.status == "failed"
+    for m in outcome.members:
+        if m.member != "worker-3":
+            assert (m.status, m.location, m.error) == (api.COMPLETED, m.destination, None)
 
 
 def test_a_refused_action_on_a_running_member_is_reported_with_its_text():
