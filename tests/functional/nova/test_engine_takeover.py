@@ -1,0 +1,98 @@
+"""An engine dies mid-job on Nova 34 and another one takes the job over.
+
+The new owner adopts the job's migrations from Nova (it never starts one
+again), including one that ended while no engine owned the job.
+"""
+
+from __future__ import annotations
+
+import time
+
+from slm_plugin.engine import runner as job_runner
+from slm_plugin.execution import cloud as api
+from slm_plugin.execution.nova import NovaCloud
+from tests.functional.nova.engine_base import RATES, EngineOnNovaTestCase, epoch
+from tests.functional.nova.progress_driver import CONTROL
+
+
+class TakeoverOnNovaTest(EngineOnNovaTestCase):
+
+    def test_another_engine_takes_over_and_releases_the_group_together(self):
+        for name, rate in RATES.items():
+            CONTROL.set_rate(self.ids[name], rate)
+        first = self.engine('engine-1')
+        job_id = self.create(target={'availability_zone': 'dc2'}, strategy='synchronized')
+        self.wait_for(lambda: self.started(job_id) == set(RATES), timeout=60,
+                      what='every member started by engine-1')
+
+        self.crash(first)
+        self.engine('engine-2')
+        job = self.wait_final(job_id)
+
+        self.assertEqual('completed', job['status'], job)
+        self.assertEqual('engine-2', job['owner'])
+        self.assert_moved_once(job)
+        events = self.events(job_id)
+        kinds = [k for k, _, _ in events]
+        self.assertIn('job.taken_over', kinds)
+        # the last resumption is engine-2's (a loaded engine-1 may have lost and
+        # reclaimed its own lease before)
+        resumed = [d for k, _, d in events if k == 'job.resumed'][-1]
+        self.assertEqual(sorted(RATES), resumed['started'])
+        self.assertEqual([], resumed['lost'])
+        # every start was asked for once, by engine-1; engine-2 adopted them
+        requested = [m for k, m, _ in events if k == job_runner.START_REQUESTED]
+        self.assertEqual(sorted(RATES), sorted(requested))
+        # held by engine-1 or engine-2, all released together by engine-2's force-completes
+        jobs = {name: CONTROL.jobs[sid] for name, sid in self.ids.items()}
+        self.assertTrue(all(j.forced_at for j in jobs.values()), jobs)
+        converged = [j.converged_at for j in jobs.values()]
+        switched = [j.switched_over_at for j in jobs.values()]
+        self.assertGreaterEqual(min(j.forced_at for j in jobs.values()), max(converged))
+        self.assertLess(max(switched) - min(switched), (max(converged) - min(converged)) / 2)
+
+    def test_a_migration_that_ended_while_no_engine_owned_the_job_is_adopted(self):
+        CONTROL.reset(hold=False)  # the hypervisor switches over by itself, as libvirt does
+        for name, rate in RATES.items():
+            CONTROL.set_rate(self.ids[name], rate)
+        first = self.engine('engine-1')
+        job_id = self.create(target={'availability_zone': 'dc2'}, strategy='parallel')
+        self.wait_for(lambda: self.started(job_id) == set(RATES), timeout=60,
+                      what='every member started by engine-1')
+        self.crash(first)
+        self.wait_for(lambda: self.live_migrations(self.ids['vm3'])[-1].status == 'completed',
+                      timeout=30, what='vm3 to arrive while no engine owns the job')
+        vm3_done = time.time()
+
+        self.engine('engine-2')
+        job = self.wait_final(job_id)
+
+        self.assertEqual('completed', job['status'], job)
+        self.assert_moved_once(job)
+        [vm3] = [m for m in job['members'] if m['name'] == 'vm3']
+        # its switchover is Nova's instant of the end, not engine-2's first look
+        record = self.live_migrations(self.ids['vm3'])[-1]
+        self.assertIsNotNone(vm3['switchover_at'])
+        self.assertLessEqual(epoch(vm3['switchover_at']), vm3_done + 1.0)
+        self.assertIsNotNone(record.updated_at)
+
+    def test_adopting_without_the_handle_finds_the_migration_by_its_start(self):
+        """An engine that died between asking and recording left only the request's instant."""
+        CONTROL.set_rate(self.ids['vm2'], 64.0)
+        before = time.time()
+        mine = NovaCloud(self.conn, {'vm2': self.ids['vm2']})
+        mine.start('vm2', 'b2', None)
+        other = NovaCloud(self.conn, dict(self.ids))
+
+        self.assertTrue(other.adopt('vm2', before))
+        self.assertFalse(other.adopt('vm1', before), 'vm1 was never started')
+        self.wait_for(lambda: other.progress()['vm2'].status == api.HELD, timeout=30,
+                      what='vm2 converged')
+        other.hold('vm2', False)  # a release through the adopting cloud completes it
+        self.wait_for(lambda: other.progress()['vm2'].status == api.COMPLETED, timeout=30,
+                      what='vm2 completed')
+        [record] = self.live_migrations(self.ids['vm2'])
+        self.assertEqual(record.id, other.migration_of('vm2')['migration_id'])
+        self.assertEqual('b2', self.host_of(self.ids['vm2']))
+        self.assertNotIn('vm1', other.progress())
+
