@@ -19,6 +19,7 @@ policy (slm_plugin.api.policies).
 from __future__ import annotations
 
 import json
+import urllib.parse
 
 import routes
 import webob
@@ -38,7 +39,8 @@ LOG = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
 VERSION = {'id': 'v1', 'status': 'CURRENT', 'links': [{'rel': 'self', 'href': '/v1'}]}
-LIST_FILTERS = {'status', 'group'}
+LIST_FILTERS = {'status', 'group', 'limit', 'marker'}
+MAX_LIMIT = 1000
 
 
 class Fault(Exception):
@@ -124,8 +126,21 @@ class GroupMigrations:
                 group = self.driver.find_group(group).id
             except clouds.GroupNotFound:
                 pass  # a group that no longer exists may still have old jobs
-        found = db.list_jobs(ctxt, status=status, server_group_id=group)
-        return _json(200, {'group_migrations': [views.summary(j, req.host_url) for j in found]})
+        limit = _limit(req.GET.get('limit'))
+        marker = req.GET.get('marker')
+        try:
+            found = db.list_jobs(ctxt, status=status, server_group_id=group, limit=limit,
+                                 marker=marker)
+        except exception.JobNotFound:
+            raise Fault(400, f'Invalid marker {marker}: no such migration.') from None
+        body = {'group_migrations': [views.summary(j, req.host_url) for j in found]}
+        if limit is not None and len(found) == limit:
+            # OpenStack's way: a link to the next page, after the last one shown
+            query = dict(req.GET, marker=found[-1].id)
+            body['group_migrations_links'] = [{
+                'rel': 'next',
+                'href': f'{req.host_url}{views.BASE}?{urllib.parse.urlencode(query)}'}]
+        return _json(200, body)
 
     def show(self, req, ctxt, job_id):
         self._authorize(ctxt, 'show')
@@ -148,6 +163,18 @@ class GroupMigrations:
         except coordination.JobFinished as exc:
             raise Fault(409, str(exc)) from None
         return _json(202, {'group_migration': views.detail(job, job.members, req.host_url)})
+
+
+def _limit(text):
+    if text is None:
+        return None
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Fault(400, f'Invalid limit {text}: give a whole number from 1 to {MAX_LIMIT}.')
+    return limit
 
 
 def policies_name(action):

@@ -113,13 +113,25 @@ def get_job(context, job_id):
 
 
 @_reader
-def list_jobs(context, status=None, server_group_id=None):
-    """Jobs, oldest first, optionally only those with a status or of a group."""
-    query = sa.select(models.Job).order_by(models.Job.created_at, models.Job.id)
+def list_jobs(context, status=None, server_group_id=None, limit=None, marker=None):
+    """Jobs, oldest first, optionally only those with a status or of a group.
+
+    A page: at most ``limit`` jobs, those after the job ``marker`` (JobNotFound
+    if there is no such job).
+    """
+    job = models.Job
+    query = sa.select(job).order_by(job.created_at, job.id)
     if status is not None:
-        query = query.where(models.Job.status == status)
+        query = query.where(job.status == status)
     if server_group_id is not None:
-        query = query.where(models.Job.server_group_id == server_group_id)
+        query = query.where(job.server_group_id == server_group_id)
+    if marker is not None:
+        after = _job_get(context, marker)
+        query = query.where(sa.or_(job.created_at > after.created_at,
+                                   sa.and_(job.created_at == after.created_at,
+                                           job.id > after.id)))
+    if limit is not None:
+        query = query.limit(limit)
     return list(context.session.scalars(query))
 
 

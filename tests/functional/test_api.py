@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -390,3 +391,36 @@ def test_list_filters_by_status_and_group(api):
     assert [m['state'] for m in shown['members']] == ['queued'] * 3
     events = api('GET', f'{BASE}/{db_job}/events')[1]['events']
     assert [e['kind'] for e in events] == ['job.created', 'job.abort_requested', 'job.aborted']
+
+
+def test_list_pages_with_limit_and_marker(api):
+    ids = []
+    for _ in range(3):  # one group at a time: abort each pending job to free the group
+        job_id = api.create(group='web')[1]['group_migration']['id']
+        api('POST', f'{BASE}/{job_id}/abort')
+        ids.append(job_id)
+    ids.append(api.create(group='db')[1]['group_migration']['id'])
+
+    status, first = api('GET', f'{BASE}?limit=3&status=aborted')
+    assert status == 200
+    assert [j['id'] for j in first['group_migrations']] == ids[:3]
+    [link] = first['group_migrations_links']
+    assert link['rel'] == 'next'
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(link['href']).query)
+    assert query == {'limit': ['3'], 'status': ['aborted'], 'marker': [ids[2]]}
+    status, rest = api('GET', f'{BASE}?limit=3&marker={ids[1]}')
+    assert [j['id'] for j in rest['group_migrations']] == ids[2:]
+    assert 'group_migrations_links' not in rest  # a short page is the last one
+    assert 'group_migrations_links' not in api('GET', BASE)[1]  # no limit, no pages
+
+
+@pytest.mark.parametrize('query, expected', [
+    ('limit=0', 'Invalid limit 0: give a whole number from 1 to 1000.'),
+    ('limit=many', 'Invalid limit many: give a whole number from 1 to 1000.'),
+    ('limit=1001', 'Invalid limit 1001: give a whole number from 1 to 1000.'),
+    ('marker=nope', 'Invalid marker nope: no such migration.'),
+])
+def test_a_bad_page_request_says_what_is_wrong(api, query, expected):
+    status, body = api('GET', f'{BASE}?{query}')
+    assert status == 400
+    assert _message(body) == expected

@@ -240,6 +240,13 @@ def test_migrate_with_wait_moves_the_group_and_the_job_reads_back_in_every_forma
     ids = cloud.ok('server', 'group', 'migration', 'list', '--group', 'web', '--long',
                    '-f', 'value', '-c', 'ID', '-c', 'Requested By')
     assert ids.out.split() == [job['id'], 'api']
+    # pages: --limit, and --marker where the previous page ended
+    page = cloud.ok('server', 'group', 'migration', 'list', '--limit', '1', '-f', 'value',
+                    '-c', 'ID')
+    assert page.out.split() == [job['id']]
+    page = cloud.ok('server', 'group', 'migration', 'list', '--limit', '1', '--marker',
+                    job['id'], '-f', 'value', '-c', 'ID')
+    assert page.out.split() == [db_job]
 
 
 # slower, so that the jobs are still under way when they are aborted or started again

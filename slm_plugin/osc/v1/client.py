@@ -81,8 +81,10 @@ class Client:
         body = self._request('POST', RESOURCE, json={'group_migration': request})
         return body['group_migration']
 
-    def list(self, status: str | None = None, group: str | None = None) -> list[dict]:
-        params = {k: v for k, v in (('status', status), ('group', group)) if v}
+    def list(self, status: str | None = None, group: str | None = None,
+             limit: int | None = None, marker: str | None = None) -> list[dict]:
+        params = {k: v for k, v in (('status', status), ('group', group), ('limit', limit),
+                                    ('marker', marker)) if v}
         return self._request('GET', RESOURCE, params=params)['group_migrations']
 
     def get(self, job_id: str) -> dict:

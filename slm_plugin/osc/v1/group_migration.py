@@ -289,13 +289,19 @@ class ListServerGroupMigration(command.Lister):
                             help='Only migrations in this status: ' + ', '.join(STATUSES))
         parser.add_argument('--group', metavar='<group>',
                             help='Only migrations of this server group (name or ID)')
+        parser.add_argument('--limit', metavar='<num-migrations>', type=int,
+                            help='Show at most this many migrations')
+        parser.add_argument('--marker', metavar='<migration>',
+                            help='Show the migrations after this one (ID), as the '
+                                 'previous page ended')
         parser.add_argument('--long', action='store_true', default=False,
                             help='List additional fields in output')
         return parser
 
     def take_action(self, parsed_args):
         client = self.app.client_manager.slm
-        jobs = client.list(status=parsed_args.status, group=parsed_args.group)
+        jobs = client.list(status=parsed_args.status, group=parsed_args.group,
+                           limit=parsed_args.limit, marker=parsed_args.marker)
         headers = ['ID', 'Group', 'Status', 'Strategy', 'Target', 'Created At']
         if parsed_args.long:
             headers += ['Requested By', 'Owner', 'Updated At', 'Error']
