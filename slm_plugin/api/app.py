@@ -106,8 +106,8 @@ class GroupMigrations:
         except coordination.JobConflict as exc:
             raise Fault(409, str(exc)) from None
         self.engine_api.job_created(ctxt, job.id)
-        location = f'{req.host_url}{views.BASE}/{job.id}'
-        return _json(202, {'group_migration': views.detail(job, job.members, req.host_url)},
+        location = f'{req.application_url}{views.BASE}/{job.id}'
+        return _json(202, {'group_migration': views.detail(job, job.members, req.application_url)},
                      {'Location': location})
 
     def index(self, req, ctxt):
@@ -133,19 +133,19 @@ class GroupMigrations:
                                  marker=marker)
         except exception.JobNotFound:
             raise Fault(400, f'Invalid marker {marker}: no such migration.') from None
-        body = {'group_migrations': [views.summary(j, req.host_url) for j in found]}
+        body = {'group_migrations': [views.summary(j, req.application_url) for j in found]}
         if limit is not None and len(found) == limit:
             # OpenStack's way: a link to the next page, after the last one shown
             query = dict(req.GET, marker=found[-1].id)
             body['group_migrations_links'] = [{
                 'rel': 'next',
-                'href': f'{req.host_url}{views.BASE}?{urllib.parse.urlencode(query)}'}]
+                'href': f'{req.application_url}{views.BASE}?{urllib.parse.urlencode(query)}'}]
         return _json(200, body)
 
     def show(self, req, ctxt, job_id):
         self._authorize(ctxt, 'show')
         job = _get(ctxt, job_id)
-        return _json(200, {'group_migration': views.detail(job, job.members, req.host_url)})
+        return _json(200, {'group_migration': views.detail(job, job.members, req.application_url)})
 
     def events(self, req, ctxt, job_id):
         self._authorize(ctxt, 'show')
@@ -162,7 +162,7 @@ class GroupMigrations:
             raise Fault(404, str(exc)) from None
         except coordination.JobFinished as exc:
             raise Fault(409, str(exc)) from None
-        return _json(202, {'group_migration': views.detail(job, job.members, req.host_url)})
+        return _json(202, {'group_migration': views.detail(job, job.members, req.application_url)})
 
 
 def _limit(text):

@@ -424,3 +424,16 @@ def test_a_bad_page_request_says_what_is_wrong(api, query, expected):
     status, body = api('GET', f'{BASE}?{query}')
     assert status == 400
     assert _message(body) == expected
+
+
+def test_links_keep_the_path_the_api_is_mounted_under(api):
+    """Behind a proxy or a WSGI server that mounts the API under /slm, links keep /slm."""
+    req = webob.Request.blank(BASE, method='POST', base_url='http://cloud.example/slm')
+    req.body = json.dumps({'group_migration': {'group': 'web'}}).encode()
+    req.content_type = 'application/json'
+    response = req.get_response(api.app)
+    assert response.status_int == 202, response.text
+    job = response.json['group_migration']
+    assert response.headers['Location'] == f'http://cloud.example/slm{BASE}/{job["id"]}'
+    assert job['links'] == [{'rel': 'self',
+                             'href': f'http://cloud.example/slm{BASE}/{job["id"]}'}]
