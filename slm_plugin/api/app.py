@@ -124,8 +124,8 @@ class GroupMigrations:
         if group is not None:
             try:
                 group = self.driver.find_group(group).id
-            except clouds.GroupNotFound:
-                pass  # a group that no longer exists may still have old jobs
+            except (clouds.GroupNotFound, clouds.InvalidTarget):
+                pass  # a group that no longer exists (or is empty) may still have old jobs
         limit = _limit(req.GET.get('limit'))
         marker = req.GET.get('marker')
         try:

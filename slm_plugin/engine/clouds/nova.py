@@ -76,9 +76,12 @@ class NovaCloudDriver(CloudDriver):
         collector = self.collector()
         try:
             group = collector.find_group(ref)
-            servers = collector.group_servers(group)
         except DiscoveryError as exc:
             raise GroupNotFound(_sentence(str(exc))) from None
+        try:
+            servers = collector.group_servers(group)
+        except DiscoveryError as exc:  # the group exists; its members cannot be moved
+            raise InvalidTarget(_sentence(str(exc))) from None
         return GroupInfo(id=group.id, name=group.name, policy=group.policy or 'none',
                          servers=tuple(ServerInfo(s.id, s.name, s.host) for s in servers))
 
@@ -91,7 +94,7 @@ class NovaCloudDriver(CloudDriver):
             if on_host & set(group.member_ids or ()):
                 try:
                     out.append(self.find_group(group.id))
-                except GroupNotFound as exc:  # deleted meanwhile
+                except (GroupNotFound, InvalidTarget) as exc:  # deleted or emptied meanwhile
                     LOG.info('Server group %s: %s', group.id, exc)
         return out
 

@@ -42,6 +42,15 @@ class EngineOnNovaTest(EngineOnNovaTestCase):
             'group': 'no-such-group', 'target': {'availability_zone': 'dc2'}}})
         self.assertEqual(404, status)
         self.assertIn('no-such-group', body['error']['message'])
+        # a group that exists but has no member: a bad request, not an unknown group
+        empty = self.conn.compute.create_server_group(name='empty', policy='affinity')
+        status, body = self.call('POST', '/v1/group-migrations', {'group_migration': {
+            'group': 'empty', 'target': {'availability_zone': 'dc2'}}})
+        self.assertEqual(400, status, body)
+        self.assertEqual(f'Server group empty ({empty.id}) has no members.',
+                         body['error']['message'])
+        status, body = self.call('GET', '/v1/group-migrations?group=empty')
+        self.assertEqual((200, []), (status, body['group_migrations']))
         # a member already migrating (started outside SLM): a conflict, nothing created
         CONTROL.set_rate(self.ids['vm1'], 1.0)
         NovaCloud(self.conn, {'vm1': self.ids['vm1']}).start('vm1', 'b1', None)
