@@ -30,7 +30,7 @@ from collections.abc import Callable
 import libvirt
 from oslo_log import log as logging
 
-from slm_plugin.agent import exception
+from slm_plugin import exception
 
 LOG = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ UNLIMITED_MIBPS = 8796093022207  # libvirt's QEMU maximum (INT64_MAX bytes/s in 
 DEFAULT_DOWNTIME_MS = 300  # QEMU's default downtime limit
 HOLD_DOWNTIME_MS = 1
 PAUSE_DOWNTIME_MS = 2_000_000  # QEMU's largest: stop the guest at the next check
-MODES = ("pause", "postcopy")
+MODES = ('pause', 'postcopy')
 
 # libvirt error codes that mean the connection to libvirtd is gone
 _CONNECTION_ERRORS = {
@@ -52,9 +52,9 @@ _NOT_SUPPORTED = {
 }
 
 _JOB_TYPES = {
-    libvirt.VIR_DOMAIN_JOB_NONE: "none", libvirt.VIR_DOMAIN_JOB_BOUNDED: "bounded",
-    libvirt.VIR_DOMAIN_JOB_UNBOUNDED: "unbounded", libvirt.VIR_DOMAIN_JOB_COMPLETED: "completed",
-    libvirt.VIR_DOMAIN_JOB_FAILED: "failed", libvirt.VIR_DOMAIN_JOB_CANCELLED: "cancelled",
+    libvirt.VIR_DOMAIN_JOB_NONE: 'none', libvirt.VIR_DOMAIN_JOB_BOUNDED: 'bounded',
+    libvirt.VIR_DOMAIN_JOB_UNBOUNDED: 'unbounded', libvirt.VIR_DOMAIN_JOB_COMPLETED: 'completed',
+    libvirt.VIR_DOMAIN_JOB_FAILED: 'failed', libvirt.VIR_DOMAIN_JOB_CANCELLED: 'cancelled',
 }
 
 
@@ -84,7 +84,7 @@ def start_event_loop() -> None:
             while True:
                 libvirt.virEventRunDefaultImpl()
 
-        _EVENT_LOOP = threading.Thread(target=run, name="libvirt-events", daemon=True)
+        _EVENT_LOOP = threading.Thread(target=run, name='libvirt-events', daemon=True)
         _EVENT_LOOP.start()
 
 
@@ -93,18 +93,18 @@ def translate(exc: libvirt.libvirtError, what: str) -> exception.AgentError:
     code = exc.get_error_code()
     text = exc.get_error_message() or str(exc)
     if code in _CONNECTION_ERRORS:
-        return exception.HypervisorUnavailable(f"{what}: libvirtd is unreachable: {text}")
+        return exception.HypervisorUnavailable(f'{what}: libvirtd is unreachable: {text}')
     if code == libvirt.VIR_ERR_NO_DOMAIN:
-        return exception.DomainNotFound(f"{what}: no such guest on this host: {text}")
+        return exception.DomainNotFound(f'{what}: no such guest on this host: {text}')
     if code in _NOT_SUPPORTED:
-        return exception.NotSupported(f"{what}: not supported by this hypervisor: {text}")
+        return exception.NotSupported(f'{what}: not supported by this hypervisor: {text}')
     if code == libvirt.VIR_ERR_INVALID_ARG:
-        return exception.InvalidRequest(f"{what}: {text}")
+        return exception.InvalidRequest(f'{what}: {text}')
     if code == libvirt.VIR_ERR_OPERATION_INVALID:
-        if "not being migrated" in text or "no job" in text or "can only be started" in text:
-            return exception.NoMigration(f"{what}: {text}")
-        return exception.InvalidRequest(f"{what}: {text}")
-    return exception.OperationFailed(f"{what}: {text}")
+        if 'not being migrated' in text or 'no job' in text or 'can only be started' in text:
+            return exception.NoMigration(f'{what}: {text}')
+        return exception.InvalidRequest(f'{what}: {text}')
+    return exception.OperationFailed(f'{what}: {text}')
 
 
 class LibvirtDriver:
@@ -133,13 +133,13 @@ class LibvirtDriver:
                         return conn
                 except libvirt.libvirtError:
                     pass
-                LOG.info("connection to %s lost; reconnecting", self.uri)
+                LOG.info('connection to %s lost; reconnecting', self.uri)
                 self._drop()
             try:
                 self._conn = self._open(self.uri)
             except libvirt.libvirtError as exc:
                 raise exception.HypervisorUnavailable(
-                    f"cannot connect to {self.uri}: {exc.get_error_message() or exc}") from None
+                    f'cannot connect to {self.uri}: {exc.get_error_message() or exc}') from None
             return self._conn
 
     def _drop(self) -> None:
@@ -163,13 +163,13 @@ class LibvirtDriver:
             except libvirt.libvirtError as exc:
                 err = translate(exc, what)
                 if isinstance(err, exception.HypervisorUnavailable) and attempt == 1:
-                    LOG.info("%s: %s; reconnecting to %s", what, err, self.uri)
+                    LOG.info('%s: %s; reconnecting to %s', what, err, self.uri)
                     with self._lock:
                         if self._conn is conn:
                             self._drop()
                     continue
                 raise err from None
-        raise AssertionError("unreachable")
+        raise AssertionError('unreachable')
 
     def _domain(self, conn: libvirt.virConnect, uuid: str) -> libvirt.virDomain:
         try:
@@ -177,30 +177,30 @@ class LibvirtDriver:
         except libvirt.libvirtError as exc:
             if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                 raise exception.DomainNotFound(
-                    f"no guest with UUID {uuid} on {self.uri}") from None
+                    f'no guest with UUID {uuid} on {self.uri}') from None
             raise
 
     def _on_domain(self, what: str, uuid: str, fn: Callable[[libvirt.virDomain], object]):
-        return self._call(f"{what} of {uuid}", lambda conn: fn(self._domain(conn, uuid)))
+        return self._call(f'{what} of {uuid}', lambda conn: fn(self._domain(conn, uuid)))
 
     # -- inventory ---------------------------------------------------------------------
 
     def host_info(self) -> dict:
         def get(conn):
             model, memory_mib, cpus, *_ = conn.getInfo()
-            return {"hostname": conn.getHostname(), "uri": self.uri, "cpu_model": model,
-                    "memory_mib": float(memory_mib), "cpus": cpus,
-                    "libvirt_version": conn.getLibVersion(), "hypervisor": conn.getType()}
-        return self._call("host information", get)
+            return {'hostname': conn.getHostname(), 'uri': self.uri, 'cpu_model': model,
+                    'memory_mib': float(memory_mib), 'cpus': cpus,
+                    'libvirt_version': conn.getLibVersion(), 'hypervisor': conn.getType()}
+        return self._call('host information', get)
 
     def list_domains(self) -> list[dict]:
         def get(conn):
             return [self._inventory(dom) for dom in conn.listAllDomains()]
-        return self._call("list of guests", get)
+        return self._call('list of guests', get)
 
     def domain_stats(self, uuid: str) -> dict:
         """Memory, disks, vCPUs and CPU use of one guest."""
-        return self._on_domain("statistics", uuid, self._inventory)
+        return self._on_domain('statistics', uuid, self._inventory)
 
     def _inventory(self, dom: libvirt.virDomain) -> dict:
         state, max_kib, kib, vcpus, cpu_ns = dom.info()
@@ -213,31 +213,31 @@ class LibvirtDriver:
             # busy vCPUs: 1.0 is one vCPU fully busy
             cpu_use = (cpu_ns - before[1]) / 1e9 / (now - before[0])
         return {
-            "uuid": uuid, "name": dom.name(), "state": state, "active": bool(dom.isActive()),
-            "memory_mib": kib / 1024, "max_memory_mib": max_kib / 1024, "vcpus": vcpus,
-            "cpu_time_s": cpu_ns / 1e9, "cpu_use": cpu_use, "disks": self._disks(dom),
+            'uuid': uuid, 'name': dom.name(), 'state': state, 'active': bool(dom.isActive()),
+            'memory_mib': kib / 1024, 'max_memory_mib': max_kib / 1024, 'vcpus': vcpus,
+            'cpu_time_s': cpu_ns / 1e9, 'cpu_use': cpu_use, 'disks': self._disks(dom),
         }
 
     def _disks(self, dom: libvirt.virDomain) -> list[dict]:
         out = []
         root = ET.fromstring(dom.XMLDesc(0))
-        for disk in root.findall("./devices/disk"):
-            if disk.get("device", "disk") != "disk":
+        for disk in root.findall('./devices/disk'):
+            if disk.get('device', 'disk') != 'disk':
                 continue
-            target = disk.find("target")
-            if target is None or not target.get("dev"):
+            target = disk.find('target')
+            if target is None or not target.get('dev'):
                 continue
-            dev = target.get("dev")
-            source = disk.find("source")
-            path = None if source is None else (source.get("file") or source.get("dev")
-                                                or source.get("name"))
-            row = {"target": dev, "source": path, "capacity_mib": None, "allocation_mib": None}
+            dev = target.get('dev')
+            source = disk.find('source')
+            path = None if source is None else (source.get('file') or source.get('dev')
+                                                or source.get('name'))
+            row = {'target': dev, 'source': path, 'capacity_mib': None, 'allocation_mib': None}
             try:
                 capacity, allocation, _physical = dom.blockInfo(dev, 0)
-                row["capacity_mib"] = capacity / MIB
-                row["allocation_mib"] = allocation / MIB
+                row['capacity_mib'] = capacity / MIB
+                row['allocation_mib'] = allocation / MIB
             except libvirt.libvirtError as exc:
-                row["error"] = exc.get_error_message() or str(exc)
+                row['error'] = exc.get_error_message() or str(exc)
             out.append(row)
         return out
 
@@ -247,18 +247,18 @@ class LibvirtDriver:
         """The guest's dirty rate in MiB/s, measured now over ``seconds`` (page sampling)."""
         seconds = int(seconds)
         if seconds < 1:
-            raise exception.InvalidRequest(f"dirty-rate period must be at least 1 s, got {seconds}")
-        self._on_domain("dirty-rate calculation", uuid, lambda dom: dom.startDirtyRateCalc(
+            raise exception.InvalidRequest(f'dirty-rate period must be at least 1 s, got {seconds}')
+        self._on_domain('dirty-rate calculation', uuid, lambda dom: dom.startDirtyRateCalc(
             seconds, libvirt.VIR_DOMAIN_DIRTYRATE_MODE_PAGE_SAMPLING))
         deadline = self._clock() + (timeout if timeout is not None else seconds + 10)
         while True:
             time.sleep(min(0.2, seconds / 4))
-            stats = self._on_domain("dirty-rate result", uuid, _dirty_stats)
-            if stats.get("dirtyrate.calc_status") == 2:  # VIR_DOMAIN_DIRTYRATE_MEASURED
-                return float(stats.get("dirtyrate.megabytes_per_second", 0))
+            stats = self._on_domain('dirty-rate result', uuid, _dirty_stats)
+            if stats.get('dirtyrate.calc_status') == 2:  # VIR_DOMAIN_DIRTYRATE_MEASURED
+                return float(stats.get('dirtyrate.megabytes_per_second', 0))
             if self._clock() > deadline:
                 raise exception.OperationFailed(
-                    f"dirty-rate calculation of {uuid} gave no result within {seconds + 10} s")
+                    f'dirty-rate calculation of {uuid} gave no result within {seconds + 10} s')
 
     # -- a migration -----------------------------------------------------------------------
 
@@ -268,37 +268,37 @@ class LibvirtDriver:
             stats = dom.jobStats(0)
             state, reason = dom.state()
             return job_stats(stats, state, reason)
-        return self._on_domain("migration statistics", uuid, get)
+        return self._on_domain('migration statistics', uuid, get)
 
     def completed_stats(self, uuid: str) -> dict:
         """Statistics of the guest's last completed job (on either side of a migration)."""
         def get(dom):
             return job_stats(dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED), *dom.state())
-        return self._on_domain("completed-job statistics", uuid, get)
+        return self._on_domain('completed-job statistics', uuid, get)
 
     def set_max_speed(self, uuid: str, cap_mibps: float | None) -> int:
         """Throttle the guest's migration (None: unlimited). libvirt takes whole MiB/s."""
         value = _speed(cap_mibps)
-        self._on_domain("max speed", uuid, lambda dom: dom.migrateSetMaxSpeed(value, 0))
+        self._on_domain('max speed', uuid, lambda dom: dom.migrateSetMaxSpeed(value, 0))
         return value
 
     def get_max_speed(self, uuid: str) -> int:
-        return self._on_domain("max speed", uuid, lambda dom: dom.migrateGetMaxSpeed(0))
+        return self._on_domain('max speed', uuid, lambda dom: dom.migrateGetMaxSpeed(0))
 
     def set_max_downtime(self, uuid: str, downtime_ms: int) -> None:
         downtime_ms = int(downtime_ms)
         if downtime_ms < 1:
-            raise exception.InvalidRequest(f"max downtime must be at least 1 ms, got {downtime_ms}")
-        self._on_domain("max downtime", uuid,
+            raise exception.InvalidRequest(f'max downtime must be at least 1 ms, got {downtime_ms}')
+        self._on_domain('max downtime', uuid,
                         lambda dom: dom.migrateSetMaxDowntime(downtime_ms, 0))
 
     def get_max_downtime(self, uuid: str) -> int:
         def get(dom):
             value = dom.migrateGetMaxDowntime(0)
             if value is None:  # the binding returns None on failure; the error is libvirt's last
-                raise libvirt.libvirtError("virDomainMigrateGetMaxDowntime failed")
+                raise libvirt.libvirtError('virDomainMigrateGetMaxDowntime failed')
             return value
-        return self._on_domain("max downtime", uuid, get)
+        return self._on_domain('max downtime', uuid, get)
 
     def hold(self, uuid: str, held: bool) -> None:
         """Keep the migration iterating (tiny max downtime) or restore the downtime it had.
@@ -323,7 +323,7 @@ class LibvirtDriver:
                 self.set_max_downtime(uuid, restore)
 
     def start_postcopy(self, uuid: str) -> None:
-        self._on_domain("start of post-copy", uuid, lambda dom: dom.migrateStartPostCopy(0))
+        self._on_domain('start of post-copy', uuid, lambda dom: dom.migrateStartPostCopy(0))
 
     def force_complete(self, uuid: str, mode: str) -> None:
         """Finish now: switch to post-copy, or stop the guest and copy what is dirty."""
@@ -331,11 +331,11 @@ class LibvirtDriver:
             raise exception.InvalidRequest(
                 f"force-complete mode must be one of {', '.join(MODES)}, got {mode!r}")
         stats = self.migration_stats(uuid)
-        if not stats["active"]:
-            raise exception.NoMigration(f"force-complete of {uuid}: no migration is running")
+        if not stats['active']:
+            raise exception.NoMigration(f'force-complete of {uuid}: no migration is running')
         with self._lock:
             self._held.pop(uuid, None)
-        if mode == "postcopy":
+        if mode == 'postcopy':
             self.start_postcopy(uuid)
         else:
             # QEMU stops the guest at its next check and sends what is dirty
@@ -344,15 +344,15 @@ class LibvirtDriver:
     def abort(self, uuid: str) -> None:
         with self._lock:
             self._held.pop(uuid, None)
-        self._on_domain("abort of the migration", uuid, lambda dom: dom.abortJob())
+        self._on_domain('abort of the migration', uuid, lambda dom: dom.abortJob())
 
     def migrate(self, uuid: str, peer_uri: str, params: dict, flags: int) -> None:
         """Peer-to-peer live migration (blocks until it ends); what Nova's driver does."""
-        self._on_domain("migration", uuid,
+        self._on_domain('migration', uuid,
                         lambda dom: dom.migrateToURI3(peer_uri, params, flags))
 
     def migratable_xml(self, uuid: str) -> str:
-        return self._on_domain("migratable XML", uuid,
+        return self._on_domain('migratable XML', uuid,
                                lambda dom: dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE))
 
 
@@ -368,10 +368,10 @@ def _speed(cap_mibps: float | None) -> int:
     try:
         cap = float(cap_mibps)
     except (TypeError, ValueError):
-        raise exception.InvalidRequest(f"a cap must be a number of MiB/s, got {cap_mibps!r}") \
+        raise exception.InvalidRequest(f'a cap must be a number of MiB/s, got {cap_mibps!r}') \
             from None
     if not cap > 0 or cap != cap:
-        raise exception.InvalidRequest(f"a cap must be a positive number of MiB/s, got {cap_mibps}")
+        raise exception.InvalidRequest(f'a cap must be a positive number of MiB/s, got {cap_mibps}')
     return min(max(1, round(cap)), UNLIMITED_MIBPS)
 
 
@@ -382,30 +382,30 @@ def _mib(stats: dict, key: str) -> float | None:
 
 def job_stats(stats: dict, state: int, reason: int) -> dict:
     """libvirt's job statistics in the agent's units and names."""
-    kind = stats.get("type", libvirt.VIR_DOMAIN_JOB_NONE)
-    page = stats.get("memory_page_size") or 4096
-    dirty_pages = stats.get("memory_dirty_rate")
-    bps = stats.get("memory_bps")
+    kind = stats.get('type', libvirt.VIR_DOMAIN_JOB_NONE)
+    page = stats.get('memory_page_size') or 4096
+    dirty_pages = stats.get('memory_dirty_rate')
+    bps = stats.get('memory_bps')
     paused = state == libvirt.VIR_DOMAIN_PAUSED
     return {
-        "active": kind in (libvirt.VIR_DOMAIN_JOB_BOUNDED, libvirt.VIR_DOMAIN_JOB_UNBOUNDED),
-        "type": _JOB_TYPES.get(kind, str(kind)),
-        "operation": stats.get("operation"),
-        "time_elapsed_s": None if stats.get("time_elapsed") is None
-        else stats["time_elapsed"] / 1000,
-        "memory_total_mib": _mib(stats, "memory_total"),
-        "memory_processed_mib": _mib(stats, "memory_processed"),
-        "memory_remaining_mib": _mib(stats, "memory_remaining"),
-        "data_processed_mib": _mib(stats, "data_processed"),
-        "throughput_mibps": None if bps is None else bps / MIB,
-        "dirty_rate_mibps": None if dirty_pages is None else dirty_pages * page / MIB,
-        "iteration": stats.get("memory_iteration"),
-        "constant_pages": stats.get("memory_constant"),
-        "normal_pages": stats.get("memory_normal"),
-        "downtime_ms": stats.get("downtime"),
-        "setup_time_ms": stats.get("setup_time"),
-        "postcopy_requests": stats.get("memory_postcopy_requests"),
-        "paused": paused,
-        "postcopy": paused and reason in (libvirt.VIR_DOMAIN_PAUSED_POSTCOPY,
+        'active': kind in (libvirt.VIR_DOMAIN_JOB_BOUNDED, libvirt.VIR_DOMAIN_JOB_UNBOUNDED),
+        'type': _JOB_TYPES.get(kind, str(kind)),
+        'operation': stats.get('operation'),
+        'time_elapsed_s': None if stats.get('time_elapsed') is None
+        else stats['time_elapsed'] / 1000,
+        'memory_total_mib': _mib(stats, 'memory_total'),
+        'memory_processed_mib': _mib(stats, 'memory_processed'),
+        'memory_remaining_mib': _mib(stats, 'memory_remaining'),
+        'data_processed_mib': _mib(stats, 'data_processed'),
+        'throughput_mibps': None if bps is None else bps / MIB,
+        'dirty_rate_mibps': None if dirty_pages is None else dirty_pages * page / MIB,
+        'iteration': stats.get('memory_iteration'),
+        'constant_pages': stats.get('memory_constant'),
+        'normal_pages': stats.get('memory_normal'),
+        'downtime_ms': stats.get('downtime'),
+        'setup_time_ms': stats.get('setup_time'),
+        'postcopy_requests': stats.get('memory_postcopy_requests'),
+        'paused': paused,
+        'postcopy': paused and reason in (libvirt.VIR_DOMAIN_PAUSED_POSTCOPY,
                                           libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED),
     }

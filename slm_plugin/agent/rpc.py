@@ -4,7 +4,7 @@ Version 1.0. Every method takes the guest's UUID (Nova's instance UUID) as
 ``instance_uuid``; answers are plain dicts and numbers (MiB, MiB/s, s, ms).
 Errors are ``slm_plugin.agent.exception.AgentError`` subclasses; they reach the
 caller as oslo.messaging RemoteErrors carrying the class name, which
-``slm_plugin.collectors.agent.AgentClient`` raises again as the same class.
+``slm_plugin.agent.client.AgentClient`` raises again as the same class.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 import oslo_messaging as messaging
 from oslo_log import log as logging
 
+from slm_plugin import exception
 from slm_plugin.agent import driver as agent_driver
-from slm_plugin.agent import exception
 
 LOG = logging.getLogger(__name__)
 
-RPC_API_VERSION = "1.0"
+RPC_API_VERSION = '1.0'
 
 _expected = messaging.expected_exceptions(exception.AgentError)
 
@@ -36,11 +36,11 @@ class AgentEndpoint:
         """Who answers, and whether its libvirtd does."""
         try:
             info = self.driver.host_info()
-            return {"host": self.host, "uri": self.driver.uri, "hypervisor": True,
-                    "hostname": info["hostname"]}
+            return {'host': self.host, 'uri': self.driver.uri, 'hypervisor': True,
+                    'hostname': info['hostname']}
         except exception.HypervisorUnavailable as exc:
-            return {"host": self.host, "uri": self.driver.uri, "hypervisor": False,
-                    "error": str(exc)}
+            return {'host': self.host, 'uri': self.driver.uri, 'hypervisor': False,
+                    'error': str(exc)}
 
     @_expected
     def host_info(self, ctxt) -> dict:
@@ -64,7 +64,7 @@ class AgentEndpoint:
 
     @_expected
     def set_max_speed(self, ctxt, instance_uuid: str, cap_mibps: float | None) -> int:
-        LOG.debug("%s: max speed %s MiB/s", instance_uuid, cap_mibps)
+        LOG.debug('%s: max speed %s MiB/s', instance_uuid, cap_mibps)
         return self.driver.set_max_speed(instance_uuid, cap_mibps)
 
     @_expected
@@ -73,15 +73,15 @@ class AgentEndpoint:
 
     @_expected
     def hold(self, ctxt, instance_uuid: str, held: bool) -> None:
-        LOG.info("%s: %s", instance_uuid, "hold" if held else "release")
+        LOG.info('%s: %s', instance_uuid, 'hold' if held else 'release')
         self.driver.hold(instance_uuid, bool(held))
 
     @_expected
     def force_complete(self, ctxt, instance_uuid: str, mode: str) -> None:
-        LOG.info("%s: force-complete by %s", instance_uuid, mode)
+        LOG.info('%s: force-complete by %s', instance_uuid, mode)
         self.driver.force_complete(instance_uuid, mode)
 
     @_expected
     def abort(self, ctxt, instance_uuid: str) -> None:
-        LOG.info("%s: abort", instance_uuid)
+        LOG.info('%s: abort', instance_uuid)
         self.driver.abort(instance_uuid)

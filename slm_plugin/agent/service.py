@@ -34,7 +34,7 @@ class AgentService:
     def start(self) -> None:
         self.server.start()
         self._running = True
-        LOG.info("slm-agent for %s serves %s on topic %s", self.host, self.driver.uri,
+        LOG.info('slm-agent for %s serves %s on topic %s', self.host, self.driver.uri,
                  self.topic)
 
     def stop(self) -> None:

@@ -5,6 +5,14 @@ moves a whole server group between data centres, which is an operator's
 decision. ``oslopolicy-sample-generator --namespace slm_plugin`` lists these
 rules (entry point ``oslo.policy.policies``); override them in the file named
 by ``[oslo_policy] policy_file``.
+
+The target of show, events and abort is the job: ``%(project_id)s`` and
+``%(user_id)s`` are those the job was created for (as Nova checks against the
+instance's project), so that ``role:member and project_id:%(project_id)s``
+keeps a project's jobs to that project. Jobs of the engine's own (host
+maintenance) belong to no project. For create and list the target is the
+caller's own project; a list shows the jobs of every project only to those
+``list:all_projects`` allows, as Nova's ``index:get_all_tenants``.
 """
 
 from oslo_policy import policy
@@ -34,9 +42,16 @@ group_migration_rules = [
         operations=[{'method': 'GET', 'path': BASE_PATH}],
         scope_types=['project']),
     policy.DocumentedRuleDefault(
+        name=PREFIX % 'list:all_projects',
+        check_str=f'rule:{ADMIN}',
+        description='List the migrations of every project; without it a list shows only '
+                    "those of the caller's project (when list is allowed at all).",
+        operations=[{'method': 'GET', 'path': BASE_PATH}],
+        scope_types=['project']),
+    policy.DocumentedRuleDefault(
         name=PREFIX % 'show',
         check_str=f'rule:{ADMIN}',
-        description='Show a migration: its plan, its members\' progress, its events.',
+        description="Show a migration: its plan, its members' progress, its events.",
         operations=[{'method': 'GET', 'path': BASE_PATH + '/{job_id}'},
                     {'method': 'GET', 'path': BASE_PATH + '/{job_id}/events'}],
         scope_types=['project']),

@@ -2,11 +2,8 @@
 
 from oslo_policy import policy
 
+from slm_plugin import exception
 from slm_plugin.api import policies
-
-
-class Forbidden(Exception):
-    pass
 
 
 def enforcer(conf) -> policy.Enforcer:
@@ -25,11 +22,11 @@ def get_enforcer():
 
 
 def authorize(enf: policy.Enforcer, context, action: str, target: dict | None = None):
-    """Raise Forbidden unless context may perform action on target."""
+    """Raise exception.Forbidden unless context may perform action on target."""
     target = target or {'project_id': context.project_id}
     try:
         allowed = enf.authorize(action, target, context, do_raise=False)
     except policy.InvalidScope:
         allowed = False
     if not allowed:
-        raise Forbidden(f'Policy does not allow {action} to be performed.')
+        raise exception.Forbidden(f'Policy does not allow {action} to be performed.')

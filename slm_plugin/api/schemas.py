@@ -11,7 +11,13 @@ from __future__ import annotations
 import jsonschema
 from jsonschema import exceptions as js_exceptions
 
-_NAME = {'type': 'string', 'minLength': 1, 'maxLength': 255, 'pattern': r'^\S(.*\S)?$',
+from slm_plugin import exception
+
+# jsonschema matches patterns with re.search, where ``$`` also matches before a final
+# newline ("web\n" would pass): ``(?!\n)`` after it makes it the end of the text, in
+# Python as in ECMA-262 (whose ``$`` is the end already). ``.`` takes no newline, so
+# none can be inside a name either.
+_NAME = {'type': 'string', 'minLength': 1, 'maxLength': 255, 'pattern': r'^\S(.*\S)?$(?!\n)',
          'x-error': 'must be a name of 1 to 255 characters without leading or trailing '
                     'spaces'}
 
@@ -51,17 +57,18 @@ def create(strategies) -> dict:
                     'properties': {
                         'allowed_downtime_ms': {'type': 'integer', 'minimum': 1,
                                                 'maximum': 600000},
+                        'max_bandwidth_mibps': {'type': 'number', 'minimum': 1,
+                                                'maximum': 1000000,
+                                                'x-error': 'must be a number of MiB/s from 1 '
+                                                           'to 1000000'},
                         'failure_policy': {'type': 'string', 'enum': ['abort', 'continue']},
+                        'allow_post_copy': {'type': 'boolean'},
                         'dry_run': {'type': 'boolean'},
                     },
                 },
             },
         }},
     }
-
-
-class ValidationError(ValueError):
-    pass
 
 
 def _path(error) -> str:
@@ -80,8 +87,8 @@ def _message(error) -> str:
 
 
 def validate(schema: dict, body) -> None:
-    """Raise ValidationError with one message for the most relevant problem."""
+    """Raise exception.ValidationError with one message for the most relevant problem."""
     validator = jsonschema.Draft202012Validator(schema)
     error = js_exceptions.best_match(validator.iter_errors(body))
     if error is not None:
-        raise ValidationError(_message(error))
+        raise exception.ValidationError(_message(error))

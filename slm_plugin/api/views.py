@@ -103,6 +103,9 @@ def detail(job, members, url: str = '') -> dict:
         'switched_over': len(switched),
         'members': len(members),
         'done': job.status in (states.COMPLETED, states.FAILED, states.ABORTED),
+        # re-predicted from the migrations' progress while the job runs (control.eta)
+        'eta_at': _time(job.eta_at) if job.status == states.RUNNING else None,
+        'progress': 1.0 if job.status == states.COMPLETED else job.progress,
     }
     return out
 

@@ -10,7 +10,7 @@ from oslo_log import log as logging
 
 import slm_plugin.conf
 from slm_plugin.api.app import build_app
-from slm_plugin.cmd.daemon import JOB_FORMAT
+from slm_plugin.conf import JOB_FORMAT
 
 
 def init_application():

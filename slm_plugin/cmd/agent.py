@@ -15,7 +15,7 @@ import threading
 from oslo_log import log as logging
 
 import slm_plugin.conf
-from slm_plugin.agent import exception
+from slm_plugin import exception
 from slm_plugin.agent.service import AgentService
 from slm_plugin.common import messaging
 

@@ -27,13 +27,26 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer)
 
 
 class QuietHandler(simple_server.WSGIRequestHandler):
+    # socketserver sets it on the connection: every read from the client (request
+    # line, headers, each part of the body) fails with TimeoutError after it
+    timeout = 30.0
+
     def log_message(self, format, *args):
         LOG.debug('%s %s', self.address_string(), format % args)
 
+    def handle(self):
+        try:
+            super().handle()
+        except TimeoutError:  # before the application had the request: just close
+            LOG.debug('%s sent no request within %.1f s; connection closed',
+                      self.address_string(), self.timeout)
 
-def make_server(app, host: str, port: int):
+
+def make_server(app, host: str, port: int, timeout: float = QuietHandler.timeout):
+    """A threaded WSGI server; timeout is ``[api] client_socket_timeout``."""
+    handler = type('Handler', (QuietHandler,), {'timeout': timeout})
     return simple_server.make_server(host, port, app, server_class=ThreadingWSGIServer,
-                                     handler_class=QuietHandler)
+                                     handler_class=handler)
 
 
 def main(argv=None) -> int:
@@ -43,7 +56,8 @@ def main(argv=None) -> int:
     except ValueError as exc:
         LOG.error('Cannot start: %s', exc)
         return 2
-    server = make_server(app, conf.api.bind_host, conf.api.bind_port)
+    server = make_server(app, conf.api.bind_host, conf.api.bind_port,
+                         timeout=conf.api.client_socket_timeout)
     host, port = server.server_address[:2]
     LOG.info('slm-api listening on http://%s:%d (auth: %s)', host, port,
              conf.api.auth_strategy)

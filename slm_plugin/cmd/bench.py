@@ -19,7 +19,7 @@ from slm_plugin.scenario import loader, synthetic
 from slm_plugin.simulation.cloud import SimulatedCloud
 from slm_plugin.simulation.runner import simulate
 
-BASELINE = "parallel"
+BASELINE = 'parallel'
 
 
 def compare(seed: int, dirty_noise: float, scenarios=None, strategies=None) -> list[dict]:
@@ -30,19 +30,19 @@ def compare(seed: int, dirty_noise: float, scenarios=None, strategies=None) -> l
         runs = {s: simulate(scenario, s, seed=seed, dirty_noise=dirty_noise)
                 for s in strategies or planning.names()}
         base = runs.get(BASELINE)
-        least_wan = min(r.summary["wan_mib"] for r in runs.values())
+        least_wan = min(r.summary['wan_mib'] for r in runs.values())
         for strategy, run in runs.items():
             s = run.summary
-            row = {"scenario": name, "strategy": strategy, "status": run.outcome.status,
-                   "lower_bound_s": run.lower_bound_s, **s,
-                   "split_over_makespan": s["split_time_s"] / s["makespan_s"],
-                   "makespan_over_lower_bound": s["makespan_s"] / run.lower_bound_s,
-                   "wan_over_least": s["wan_mib"] / least_wan}
+            row = {'scenario': name, 'strategy': strategy, 'status': run.outcome.status,
+                   'lower_bound_s': run.lower_bound_s, **s,
+                   'split_over_makespan': s['split_time_s'] / s['makespan_s'],
+                   'makespan_over_lower_bound': s['makespan_s'] / run.lower_bound_s,
+                   'wan_over_least': s['wan_mib'] / least_wan}
             if base is not None:
                 b = base.summary
-                row["split_vs_parallel"] = _ratio(s["split_time_s"], b["split_time_s"])
-                row["makespan_vs_parallel"] = s["makespan_s"] / b["makespan_s"]
-            row["notes"] = list(run.plan.notes) + list(run.outcome.notes)
+                row['split_vs_parallel'] = _ratio(s['split_time_s'], b['split_time_s'])
+                row['makespan_vs_parallel'] = s['makespan_s'] / b['makespan_s']
+            row['notes'] = list(run.plan.notes) + list(run.outcome.notes)
             rows.append(row)
     return rows
 
@@ -58,15 +58,15 @@ def planner_speed(groups: int, members: int, repeat: int) -> list[dict]:
             t = time.perf_counter()
             planner.plan(scenario)
             times.append(time.perf_counter() - t)
-        out.append({"strategy": strategy, "vms": groups * members, "groups": groups,
-                    "seconds": statistics.median(times)})
+        out.append({'strategy': strategy, 'vms': groups * members, 'groups': groups,
+                    'seconds': statistics.median(times)})
     return out
 
 
 def tick_speed(migrations: int, repeat: int) -> dict:
     """A control tick (one decision) and a simulator tick with this many live migrations."""
     scenario = synthetic.generate(1, migrations, hosts_per_site=migrations)
-    planner = planning.get("synchronized")
+    planner = planning.get('synchronized')
     plan = planner.plan(scenario)
     cloud = SimulatedCloud(scenario, dirty_noise=0.1)
     decision = planner.decide(View(scenario, plan, cloud.now(), cloud.progress()))
@@ -90,11 +90,11 @@ def tick_speed(migrations: int, repeat: int) -> dict:
         t = time.perf_counter()
         cloud.wait(1.0)
         sim_s.append(time.perf_counter() - t)
-    live = sum(1 for p in progress.values() if p.status in ("migrating", "held"))
-    return {"live_migrations": live, "read_progress_s": statistics.median(read_s),
-            "decide_s": statistics.median(decide_s),
-            "apply_caps_s": statistics.median(apply_s),
-            "simulate_1s_s": statistics.median(sim_s)}
+    live = sum(1 for p in progress.values() if p.status in ('migrating', 'held'))
+    return {'live_migrations': live, 'read_progress_s': statistics.median(read_s),
+            'decide_s': statistics.median(decide_s),
+            'apply_caps_s': statistics.median(apply_s),
+            'simulate_1s_s': statistics.median(sim_s)}
 
 
 def simulator_speed(migrations: int) -> dict:
@@ -102,25 +102,25 @@ def simulator_speed(migrations: int) -> dict:
     # a link wide enough that the migrations finish in about a simulated hour
     scenario = synthetic.generate(migrations // 10, 10, link_mibps=20.0 * migrations)
     t = time.perf_counter()
-    run = simulate(scenario, "parallel", dirty_noise=0.1)
+    run = simulate(scenario, 'parallel', dirty_noise=0.1)
     wall = time.perf_counter() - t
     end = max(r.finish_s or 0.0 for r in run.results)
-    return {"migrations": migrations, "wall_s": wall, "simulated_s": end,
-            "migrations_per_wall_s": migrations / wall, "speedup": end / wall,
-            "ticks": run.outcome.ticks}
+    return {'migrations': migrations, 'wall_s': wall, 'simulated_s': end,
+            'migrations_per_wall_s': migrations / wall, 'speedup': end / wall,
+            'ticks': run.outcome.ticks}
 
 
 def _ratio(a: float, b: float) -> float:
-    return a / b if b else (0.0 if a == 0 else float("inf"))
+    return a / b if b else (0.0 if a == 0 else float('inf'))
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="slm-bench", description=__doc__.splitlines()[0])
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dirty-noise", type=float, default=0.1)
-    p.add_argument("--quick", action="store_true",
-                   help="smaller speed runs (1,000 VMs to plan, 200 migrations)")
+    p = argparse.ArgumentParser(prog='slm-bench', description=__doc__.splitlines()[0])
+    p.add_argument('--json', action='store_true', help='print one JSON object')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--dirty-noise', type=float, default=0.1)
+    p.add_argument('--quick', action='store_true',
+                   help='smaller speed runs (1,000 VMs to plan, 200 migrations)')
     return p
 
 
@@ -128,10 +128,10 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     big = not args.quick
     result = {
-        "comparison": compare(args.seed, args.dirty_noise),
-        "planner_speed": planner_speed(1000 if big else 100, 10, 3 if big else 1),
-        "tick_speed": tick_speed(1000 if big else 200, 20),
-        "simulator_speed": simulator_speed(1000 if big else 200),
+        'comparison': compare(args.seed, args.dirty_noise),
+        'planner_speed': planner_speed(1000 if big else 100, 10, 3 if big else 1),
+        'tick_speed': tick_speed(1000 if big else 200, 20),
+        'simulator_speed': simulator_speed(1000 if big else 200),
     }
     if args.json:
         json.dump(result, sys.stdout, indent=2)
@@ -142,12 +142,12 @@ def main(argv=None) -> int:
 
 
 def report(result: dict) -> str:
-    lines = ["Strategies side by side (simulated cloud, same seed and guests per scenario)", ""]
+    lines = ['Strategies side by side (simulated cloud, same seed and guests per scenario)', '']
     head = (f"{'scenario':18} {'strategy':21} {'split s':>9} {'makespan s':>10} "
             f"{'/LB':>5} {'/par':>5} {'split/par':>9} {'WAN GiB':>8} {'/least':>6} "
             f"{'split traf GiB':>14} {'max down ms':>11}")
-    lines += [head, "-" * len(head)]
-    for r in result["comparison"]:
+    lines += [head, '-' * len(head)]
+    for r in result['comparison']:
         lines.append(
             f"{r['scenario']:18} {r['strategy']:21} {r['split_time_s']:9.2f} "
             f"{r['makespan_s']:10.1f} {r['makespan_over_lower_bound']:5.2f} "
@@ -155,38 +155,38 @@ def report(result: dict) -> str:
             f"{r.get('split_vs_parallel', float('nan')):9.4f} {r['wan_mib'] / 1024:8.1f} "
             f"{r['wan_over_least']:6.3f} {r['split_traffic_mib'] / 1024:14.2f} "
             f"{r['max_downtime_s'] * 1000:11.0f}")
-    lines += ["", "Targets for the synchronized strategies: split <= 1% of makespan and "
-              ">= 20x below parallel; makespan <= 1.10x lower bound and <= parallel; "
-              "WAN within 5% of the least.", ""]
-    for r in result["comparison"]:
-        if not r["strategy"].startswith("synchronized"):
+    lines += ['', 'Targets for the synchronized strategies: split <= 1% of makespan and '
+              '>= 20x below parallel; makespan <= 1.10x lower bound and <= parallel; '
+              'WAN within 5% of the least.', '']
+    for r in result['comparison']:
+        if not r['strategy'].startswith('synchronized'):
             continue
         checks = [
-            ("split<=1%", r["split_over_makespan"] <= 0.01),
-            ("split 20x<par", r.get("split_vs_parallel", 0) <= 0.05),
-            ("makespan<=1.1LB", r["makespan_over_lower_bound"] <= 1.10),
-            ("makespan<=par", r.get("makespan_vs_parallel", 0) <= 1.0),
-            ("WAN<=1.05 least", r["wan_over_least"] <= 1.05),
+            ('split<=1%', r['split_over_makespan'] <= 0.01),
+            ('split 20x<par', r.get('split_vs_parallel', 0) <= 0.05),
+            ('makespan<=1.1LB', r['makespan_over_lower_bound'] <= 1.10),
+            ('makespan<=par', r.get('makespan_vs_parallel', 0) <= 1.0),
+            ('WAN<=1.05 least', r['wan_over_least'] <= 1.05),
         ]
-        marks = "  ".join(f"{name} {'met' if ok else 'MISSED'}" for name, ok in checks)
+        marks = '  '.join(f"{name} {'met' if ok else 'MISSED'}" for name, ok in checks)
         lines.append(f"{r['scenario']:18} {r['strategy']:21} {marks}")
-        for note in r["notes"]:
+        for note in r['notes']:
             lines.append(f"{'':18} note: {note}")
-    lines += ["", "Planner speed (median)"]
-    for r in result["planner_speed"]:
+    lines += ['', 'Planner speed (median)']
+    for r in result['planner_speed']:
         lines.append(f"  {r['strategy']:21} {r['vms']} VMs in {r['groups']} groups: "
                      f"{r['seconds']:.3f} s (target <= 1 s)")
-    t = result["tick_speed"]
-    lines += ["", f"Control tick with {t['live_migrations']} live migrations (median): "
+    t = result['tick_speed']
+    lines += ['', f"Control tick with {t['live_migrations']} live migrations (median): "
               f"decide {t['decide_s'] * 1000:.1f} ms (target <= 10 ms), read progress "
               f"{t['read_progress_s'] * 1000:.1f} ms, push caps "
               f"{t['apply_caps_s'] * 1000:.1f} ms, simulate 1 s {t['simulate_1s_s'] * 1000:.1f} ms"]
-    s = result["simulator_speed"]
+    s = result['simulator_speed']
     lines += [f"Simulator: {s['migrations']} migrations, {s['simulated_s']:.0f} simulated s in "
               f"{s['wall_s']:.2f} wall s ({s['migrations_per_wall_s']:.0f} migrations/s, "
               f"{s['speedup']:.0f}x real time, {s['ticks']} control ticks)"]
-    return "\n".join(lines)
+    return '\n'.join(lines)
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     sys.exit(main())

@@ -9,12 +9,10 @@ import threading
 from oslo_log import log as logging
 
 import slm_plugin.conf
+from slm_plugin.conf import JOB_FORMAT
 
 CONF = slm_plugin.conf.CONF
 LOG = logging.getLogger(__name__)
-# oslo.log prints a context's resource_uuid with this format: the engine puts
-# the job id there, so every log line of a job's thread names the job.
-JOB_FORMAT = '[job %(uuid)s] '
 
 
 def prepare(argv, prog: str):

@@ -11,6 +11,15 @@
    engine's own work (lease, database, journal), and the share of late
    ticks. "Keeps up" means the 95th percentile interval stays within 10 %.
 
+3. ``--uwsgi``: slm-api as it is deployed, under uWSGI with the settings of
+   doc/source/install/manual.rst (``--http`` router, 2 processes x 8 threads,
+   client and harakiri timeouts), over a database holding ``--creates`` jobs.
+   Requests arrive open-loop at each rate of ``--rates`` (requests/s) for
+   ``--duration`` seconds, half of them ``show`` of a random job and half
+   ``list`` (a page of 20); a request's latency counts from the instant it was
+   due, so a server that falls behind shows it (no coordinated omission). A
+   second of requests before the first rate warms the workers up, uncounted.
+
 The database is a fresh SQLite file unless ``--database-url`` names an
 empty database (e.g. a MariaDB one); messages stay in the process
 (``fake://``) unless ``--transport-url`` names a broker.
@@ -21,7 +30,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -33,24 +46,26 @@ from pathlib import Path
 from oslo_config import cfg
 
 import slm_plugin.conf
+import slm_plugin.context
 from slm_plugin.api.app import build_app
 from slm_plugin.cmd.api import make_server
 from slm_plugin.db import api as db
 from slm_plugin.db import migration
+from slm_plugin.db.manager import database_manager
 from slm_plugin.engine import jobs, runner, service
-from slm_plugin.engine.clouds.simulated import (
+from slm_plugin.scenario import synthetic
+from slm_plugin.simulated.backend import (
     PacedCloud,
     ScenarioGroups,
-    SimulatedCloudDriver,
+    SimulatedBackend,
 )
-from slm_plugin.scenario import synthetic
 from slm_plugin.simulation.cloud import SimulatedCloud
 
 LATE = 1.10  # a tick interval above this share of the tick is late
 
 
-class BenchDriver(SimulatedCloudDriver):
-    """The simulated driver over a generated scenario instead of a configured one."""
+class BenchBackend(SimulatedBackend):
+    """The simulated backend over a generated scenario instead of a configured one."""
 
     shared = True
 
@@ -95,14 +110,14 @@ def _percentiles(values) -> dict:
 
 def bench_api(conf, clients: int, creates: int, shows_per_create: int) -> dict:
     scenario = synthetic.generate(groups=creates, members_per_group=3, seed=1)
-    driver = BenchDriver(conf, scenario, speed=1.0)
-    manager = service.database_manager(conf)
+    backend = BenchBackend(conf, scenario, speed=1.0)
+    manager = database_manager(conf)
 
     class Quiet:
         def job_created(self, ctxt, job_id):
             return True
 
-    app = build_app(conf, driver=driver, engine_api=Quiet(), db_manager=manager)
+    app = build_app(conf, backend=backend, engine_api=Quiet(), db_manager=manager)
     server = make_server(app, '127.0.0.1', 0)
     port = server.server_address[1]
     serving = threading.Thread(target=server.serve_forever, daemon=True)
@@ -162,6 +177,127 @@ def bench_api(conf, clients: int, creates: int, shows_per_create: int) -> dict:
             'show_s': _percentiles(latencies['show'])}
 
 
+# -- API under uWSGI ---------------------------------------------------------------------------
+
+#: how the operator's guide runs slm-api (doc/source/install/manual.rst)
+UWSGI_ARGS = ('--http-timeout', '30', '--socket-timeout', '30', '--harakiri', '60',
+              '--master', '--processes', '2', '--threads', '8', '--need-app',
+              '--die-on-term', '--disable-logging')
+WSGI_FILE = 'from slm_plugin.api.wsgi import init_application\napplication = init_application()\n'
+
+
+def uwsgi_binary() -> str | None:
+    here = Path(sys.executable).parent / 'uwsgi'
+    return str(here) if here.exists() else shutil.which('uwsgi')
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def bench_uwsgi(conf, conf_file: Path, tmp: Path, jobs_count: int, rates: list[float],
+                duration_s: float, senders: int = 64) -> dict:
+    binary = uwsgi_binary()
+    if binary is None:
+        raise SystemExit('slm-service-bench --uwsgi: no uwsgi found; install it with '
+                         '"pip install -c upper-constraints.txt uWSGI"')
+    scenario = synthetic.generate(groups=jobs_count, members_per_group=3, seed=3)
+    backend = BenchBackend(conf, scenario, speed=1.0)
+    manager = database_manager(conf)
+    ctxt = slm_plugin.context.RequestContext(is_admin=True, db_connection=manager)
+    ids = [jobs.submit(ctxt, conf, backend, {'group': g.name}, requested_by='bench').id
+           for g in scenario.groups]
+    manager.dispose_pool()
+    wsgi = tmp / 'slm-api.wsgi'
+    wsgi.write_text(WSGI_FILE)
+    port = _free_port()
+    env = dict(os.environ, SLM_CONFIG_FILES=str(conf_file))
+    log = open(tmp / 'uwsgi.log', 'w')  # noqa: SIM115 (closed in finally)
+    server = subprocess.Popen([binary, '--http', f'127.0.0.1:{port}', *UWSGI_ARGS,
+                               '--wsgi-file', str(wsgi)], env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    base = f'http://127.0.0.1:{port}/v1/group-migrations'
+    try:
+        _wait_for(base, server, tmp / 'uwsgi.log')
+        # not counted: each worker thread opens its database connection on first use
+        _open_loop(base, ids, 2 * senders, 1.0, senders)
+        rows = [_open_loop(base, ids, rate, duration_s, senders) for rate in rates]
+    finally:
+        try:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(5)
+        log.close()
+    return {'server': 'uwsgi ' + ' '.join(UWSGI_ARGS), 'jobs': jobs_count, 'rows': rows}
+
+
+def _wait_for(url: str, server, log: Path, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f'uwsgi exited ({server.returncode}):\n{log.read_text()[-3000:]}')
+        try:
+            with urllib.request.urlopen(url + '?limit=1', timeout=5):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    raise SystemExit(f'uwsgi did not answer within {timeout_s:.0f} s')
+
+
+def _open_loop(base: str, ids: list[str], rate: float, duration_s: float, senders: int) -> dict:
+    """Requests due every 1/rate s for duration_s, sent by a pool of threads; each one's
+    latency counts from when it was due (late sending is the server's backlog too)."""
+    count = max(1, int(rate * duration_s))
+    rng = random.Random(int(rate))
+    work = [(i / rate, 'show' if i % 2 == 0 else 'list',
+             f'{base}/{rng.choice(ids)}' if i % 2 == 0 else f'{base}?limit=20')
+            for i in range(count)]
+    results: dict[str, list] = {'show': [], 'list': []}
+    errors: list = []
+    lock = threading.Lock()
+    cursor = iter(work)
+    t0 = time.perf_counter() + 0.2
+
+    def sender():
+        while True:
+            with lock:
+                item = next(cursor, None)
+            if item is None:
+                return
+            due, kind, url = item
+            wait = t0 + due - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                with urllib.request.urlopen(url, timeout=30) as resp:
+                    resp.read()
+                    ok = resp.status == 200
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+                ok = False
+                with lock:
+                    errors.append(repr(exc)[:200])
+            latency = time.perf_counter() - (t0 + due)
+            with lock:
+                (results[kind] if ok else errors).append(latency if ok else 'status')
+
+    threads = [threading.Thread(target=sender, daemon=True) for _ in range(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    done = len(results['show']) + len(results['list'])
+    return {'rate': rate, 'requests': count, 'achieved_per_s': done / elapsed,
+            'errors': len(errors), 'error_samples': errors[:3],
+            'show_s': _percentiles(results['show']), 'list_s': _percentiles(results['list']),
+            'load_average': os.getloadavg()[0]}
+
+
 # -- engine ------------------------------------------------------------------------------------
 
 
@@ -183,18 +319,17 @@ class TimedRunner(runner.JobRunner):
 def bench_engine(conf, jobs_count: int, window_s: float, speed: float) -> dict:
     scenario = synthetic.generate(groups=jobs_count, members_per_group=3, seed=2,
                                   hosts_per_site=max(8, jobs_count))
-    driver = BenchDriver(conf, scenario, speed=speed)
-    engine = service.EngineService(conf, driver=driver)
+    backend = BenchBackend(conf, scenario, speed=speed)
+    engine = service.EngineService(conf, backend=backend)
     TimedRunner.log = []
-    original = service.JobRunner
-    service.JobRunner = TimedRunner
+    engine.runner_class = TimedRunner
     try:
         engine.start()
         ctxt = engine.context()
         t0 = time.perf_counter()
         ids = []
         for g in scenario.groups:
-            job = jobs.submit(ctxt, conf, driver, {'group': g.name}, requested_by='bench')
+            job = jobs.submit(ctxt, conf, backend, {'group': g.name}, requested_by='bench')
             ids.append(job.id)
             engine.try_claim(job.id)
         submitted_s = time.perf_counter() - t0
@@ -204,7 +339,6 @@ def bench_engine(conf, jobs_count: int, window_s: float, speed: float) -> dict:
         running = len(engine.running_jobs())
     finally:
         engine.stop(timeout=30)
-        service.JobRunner = original
     tick = conf.engine.control_tick
     start = t0 + submitted_s + 2 * tick  # measure the steady state only
     by_job: dict[str, list] = {}
@@ -237,6 +371,18 @@ def _ms(p: dict, key: str) -> str:
     return f'{p[key] * 1000:.1f}' if p else '-'
 
 
+def _print_uwsgi(report: dict) -> None:
+    u = report['uwsgi']
+    print(f'slm-api under uWSGI on {report["database"]}, {u["jobs"]} jobs stored; '
+          f'{report["cpus"]} CPUs, load average {report["load_before"]:.1f} before, '
+          f'{report["load_after"]:.1f} after\n  {u["server"]}\n')
+    print('  rate/s  achieved/s  errors   show p50 ms  p99 ms   list p50 ms  p99 ms')
+    for r in u['rows']:
+        print(f'  {r["rate"]:>6.0f}  {r["achieved_per_s"]:>10.1f}  {r["errors"]:>6}   '
+              f'{_ms(r["show_s"], "p50"):>11}  {_ms(r["show_s"], "p99"):>6}   '
+              f'{_ms(r["list_s"], "p50"):>11}  {_ms(r["list_s"], "p99"):>6}')
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog='slm-service-bench', description=__doc__.split('\n')[0])
     parser.add_argument('--database-url', help='an empty database (default: a SQLite file)')
@@ -251,6 +397,11 @@ def main(argv=None) -> int:
                         help='seconds each engine measurement lasts')
     parser.add_argument('--speed', type=float, default=1.0,
                         help='simulated seconds per second in the engine part')
+    parser.add_argument('--uwsgi', action='store_true',
+                        help='only the API under uWSGI, at fixed request rates')
+    parser.add_argument('--rates', default='100,200', help='requests/s, for --uwsgi')
+    parser.add_argument('--duration', type=float, default=20.0,
+                        help='seconds at each rate, for --uwsgi')
     parser.add_argument('--quick', action='store_true', help='a small run (a smoke test)')
     parser.add_argument('--json', action='store_true')
     args = parser.parse_args(argv)
@@ -275,15 +426,23 @@ def main(argv=None) -> int:
     url = fresh_db('api')
     report['database'] = url.split('://')[0]
     conf = _conf(tmp, url, args.transport_url, args.tick, 'slm-bench-api')
-    report['api'] = bench_api(conf, args.clients, args.creates, args.shows)
-    for n in counts:
-        url = fresh_db(f'engine-{n}')
-        conf = _conf(tmp, url, args.transport_url, args.tick, f'slm-bench-engine-{n}')
-        report['engine'].append(bench_engine(conf, n, args.window, args.speed))
+    if args.uwsgi:
+        rates = [float(r) for r in args.rates.split(',') if r]
+        report['uwsgi'] = bench_uwsgi(conf, tmp / 'bench.conf', tmp, args.creates, rates,
+                                      args.duration)
+    else:
+        report['api'] = bench_api(conf, args.clients, args.creates, args.shows)
+        for n in counts:
+            url = fresh_db(f'engine-{n}')
+            conf = _conf(tmp, url, args.transport_url, args.tick, f'slm-bench-engine-{n}')
+            report['engine'].append(bench_engine(conf, n, args.window, args.speed))
 
     report['load_after'] = os.getloadavg()[0]
     if args.json:
         print(json.dumps(report, indent=2))
+        return 0
+    if args.uwsgi:
+        _print_uwsgi(report)
         return 0
     a = report['api']
     print(f'slm-service-bench on {report["database"]}, messages over '

@@ -4,13 +4,13 @@
 
 It simulates ``[engine] scenario`` at ``[simulation] speed`` times real time
 and answers the engines configured with ``[engine] cloud = simulated-rpc``
-on ``[simulation] topic`` (see slm_plugin.engine.clouds.remote).
+on ``[simulation] topic`` (see slm_plugin.simulated.remote).
 """
 
 import sys
 
 from slm_plugin.cmd import daemon
-from slm_plugin.engine.clouds.remote import SimCloudService
+from slm_plugin.simulated.remote import SimCloudService
 
 
 def main(argv=None) -> int:

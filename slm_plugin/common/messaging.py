@@ -22,7 +22,7 @@ EXECUTOR = 'threading'
 
 # Modules whose exceptions an RPC caller gets back as themselves rather than
 # as oslo_messaging.RemoteError.
-ALLOWED_EXMODS = ['slm_plugin.db.exception']
+ALLOWED_EXMODS = ['slm_plugin.exception']
 
 _TRANSPORTS = {}
 _LOCK = threading.Lock()

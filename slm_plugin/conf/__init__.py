@@ -25,6 +25,10 @@ from slm_plugin.conf import (
 # differently on the global object.
 CONF = cfg.ConfigOpts()
 
+# oslo.log prints a context's resource_uuid with this format: the engine puts
+# the job id there, so every log line of a job's thread names the job.
+JOB_FORMAT = '[job %(uuid)s] '
+
 # Order matters only for the sample file, which follows opts.list_opts().
 MODULES = (service, api, engine, agent, planning, maintenance, database, messaging, simulation,
            nova)

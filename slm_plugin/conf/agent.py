@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from slm_plugin.conf import groups
+
 agent_group = cfg.OptGroup(
     'agent',
     title='SLM agent options',
@@ -30,9 +32,9 @@ agent_opts = [
         default=2,
         min=1,
         max=60,
-        help='Period over which the agent measures a guest\'s dirty rate with libvirt\'s '
+        help="Period over which the agent measures a guest's dirty rate with libvirt's "
         'dirty-rate calculation (page sampling). Longer periods average out bursts but '
-        'saturate at the guest\'s writable working set; small guests give coarse '
+        "saturate at the guest's writable working set; small guests give coarse "
         'readings (QEMU samples a fixed number of pages per GiB).',
     ),
     cfg.IntOpt(
@@ -56,15 +58,14 @@ agent_opts = [
         'probe_timeout',
         default=3,
         min=1,
-        help='Seconds the engine waits for an agent\'s first answer before it plans '
-        'without that host\'s measurements and says so.',
+        help="Seconds the engine waits for an agent's first answer before it plans "
+        "without that host's measurements and says so.",
     ),
 ]
 
 
 def register_opts(conf):
-    conf.register_group(agent_group)
-    conf.register_opts(agent_opts, group=agent_group)
+    groups.register(conf, agent_group, agent_opts)
 
 
 def list_opts():

@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from slm_plugin.conf import groups
+
 engine_group = cfg.OptGroup(
     'engine',
     title='SLM engine options',
@@ -29,10 +31,29 @@ engine_opts = [
         'progress_interval',
         default=2.0,
         min=0.0,
-        help='Seconds between two writes of the running migrations\' progress (bytes sent '
+        help="Seconds between two writes of the running migrations' progress (bytes sent "
         'and remaining, iteration) to the database, which the API shows. State changes '
         '(started, held, switched over) are written when they happen, whatever this is; '
         'a shorter interval shows fresher bytes at the cost of more database writes.',
+    ),
+    cfg.FloatOpt(
+        'settle_timeout',
+        default=60.0,
+        min=0.0,
+        help='Seconds a job waits, once its control loop has ended, for the migrations it '
+        'aborted to end in the cloud before it checks where every member runs and '
+        'reports. A migration still running then is reported as it is.',
+    ),
+    cfg.FloatOpt(
+        'steer_retry_timeout',
+        default=60.0,
+        min=0.0,
+        help='Seconds a cap or a hold that found no SLM agent to carry it out (the agent '
+        'restarting, libvirtd down on its host) is sent again, every control tick, before '
+        "the member counts as failed and the job's failure policy applies. Meanwhile the "
+        'migration keeps the max speed it had. A failed member whose migration still runs '
+        'is aborted, also under ``on_failure = continue``: nobody could steer it any more, '
+        'and a held one would never end.',
     ),
     cfg.StrOpt(
         'default_strategy',
@@ -115,8 +136,7 @@ engine_opts = [
 
 
 def register_opts(conf):
-    conf.register_group(engine_group)
-    conf.register_opts(engine_opts, group=engine_group)
+    groups.register(conf, engine_group, engine_opts)
 
 
 def list_opts():

@@ -4,6 +4,8 @@ import re
 
 from oslo_config import cfg, types
 
+from slm_plugin.conf import groups
+
 
 class Regex(types.String):
     """A string that must compile as a Python regular expression.
@@ -59,27 +61,26 @@ maintenance_opts = [
     cfg.StrOpt(
         'notification_topic',
         default='versioned_notifications',
-        help='Topic Nova sends its versioned notifications to (Nova\'s '
+        help="Topic Nova sends its versioned notifications to (Nova's "
         '``[notifications] versioned_notifications_topics``). The engines listen to '
         'its ``service.update`` notifications.',
     ),
     cfg.StrOpt(
         'notification_exchange',
         default='nova',
-        help='Exchange Nova sends its notifications on (Nova\'s ``control_exchange``).',
+        help="Exchange Nova sends its notifications on (Nova's ``control_exchange``).",
     ),
     cfg.StrOpt(
         'target_availability_zone',
         help='Availability zone the server groups of a host under maintenance go to. '
         'Unset, the cloud driver chooses: for the simulated clouds, the site the '
-        'scenario\'s request names, or another site than the host\'s.',
+        "scenario's request names, or another site than the host's.",
     ),
 ]
 
 
 def register_opts(conf):
-    conf.register_group(maintenance_group)
-    conf.register_opts(maintenance_opts, group=maintenance_group)
+    groups.register(conf, maintenance_group, maintenance_opts)
 
 
 def list_opts():

@@ -9,6 +9,8 @@ the per-host agent, when one is deployed).
 from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 
+from slm_plugin.conf import groups
+
 nova_group = cfg.OptGroup(
     'nova',
     title='Nova options',
@@ -29,8 +31,8 @@ nova_opts = [
         'use_agent',
         default=False,
         help='Whether the SLM agent runs on the compute hosts (``slm-agent``). With it the '
-        'engine measures each guest\'s dirty rate before planning, and caps, holds and '
-        'force-completes migrations through libvirt; without it Nova\'s API is all there '
+        "engine measures each guest's dirty rate before planning, and caps, holds and "
+        "force-completes migrations through libvirt; without it Nova's API is all there "
         'is: caps are not enforced and dirty rates are ``assumed_dirty_rate_mibps``. A '
         'job whose source hosts do not all answer runs without the agent and says so.',
     ),
@@ -71,11 +73,31 @@ nova_opts = [
     cfg.BoolOpt(
         'shared_storage',
         default=False,
-        help='Whether the guests\' disks are on storage shared by source and '
+        help="Whether the guests' disks are on storage shared by source and "
         'destination hosts (then only memory moves). Migrations are started with '
         '``block_migration: auto``, so Nova decides; this only tells the planner '
-        'whether to count the flavor\'s root and ephemeral disk as data to copy. '
+        "whether to count the flavor's root and ephemeral disk as data to copy. "
         'Servers that boot from volume never copy their root disk.',
+    ),
+    cfg.IntOpt(
+        'max_concurrent_live_migrations',
+        default=1,
+        min=1,
+        help="The computes' own ``[DEFAULT] max_concurrent_live_migrations`` (Nova's "
+        'default is 1). Nova runs at most that many live migrations out of one compute '
+        'host and queues the others, which the Compute API does not say; the planner '
+        'runs no more than this many (and no more than ``[engine] '
+        'max_concurrent_migrations_per_host``) from one host, so that what it plans as '
+        'running is running.',
+    ),
+    cfg.BoolOpt(
+        'reset_state_after_abort',
+        default=True,
+        help='Reset to ACTIVE a server that Nova put in ERROR after SLM aborted its '
+        "migration, when it still runs on its source host. Nova 34's libvirt driver does "
+        'this about a second after a clean rollback (the guest keeps running); operators '
+        'recover with ``openstack server set --state active``, which is what this does. '
+        "Either way the job's notes name the server.",
     ),
     cfg.FloatOpt(
         'converged_remaining_mib',
@@ -111,12 +133,9 @@ nova_opts = [
 
 
 def register_opts(conf):
-    # A group object of this conf's own: oslo.config copies a registered group
-    # shallowly, so the auth plugin options keystoneauth registers on one conf
-    # would otherwise appear, required, in every other.
-    group = cfg.OptGroup(nova_group.name, title=nova_group.title, help=nova_group.help)
-    conf.register_group(group)
-    conf.register_opts(nova_opts, group=group)
+    # a group of this conf's own (groups.register): otherwise the auth plugin options
+    # keystoneauth registers on one conf would appear, required, in every other
+    groups.register(conf, nova_group, nova_opts)
     # keystoneauth's own options, as Nova and Watcher have them for the services they
     # call: ``auth_type`` and the plugin's options (loaded when the section is read),
     # and the session's (TLS, timeout)

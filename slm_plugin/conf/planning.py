@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from slm_plugin.conf import groups
+
 planning_group = cfg.OptGroup(
     'planning',
     title='SLM planning options',
@@ -39,12 +41,35 @@ planning_opts = [
         help='Number of pre-copy rounds after which a migration is declared not '
         'converging and ``non_convergence_policy`` applies.',
     ),
+    cfg.BoolOpt(
+        'allow_post_copy',
+        default=True,
+        help='Whether a job whose request does not say (``options.allow_post_copy``; '
+        '``--no-post-copy``) may switch members over by post-copy: the '
+        '``synchronized-postcopy`` and ``evict`` strategies, and ``non_convergence_policy '
+        '= postcopy``. In post-copy a guest runs at the destination while its last pages '
+        'still come from the source, and a network failure then loses it. Without it a '
+        'member that cannot converge is paused within the allowed downtime or left to '
+        "converge by itself, and those strategies are refused. On Nova, SLM's "
+        "force-complete uses post-copy wherever the compute permits it "
+        '(``live_migration_permit_post_copy``); a job that does not allow post-copy is '
+        'never force-completed there.',
+    ),
+    cfg.FloatOpt(
+        'max_bandwidth_mibps',
+        min=1.0,
+        help='Bandwidth budget, in MiB/s, of a job whose request gives none '
+        '(``options.max_bandwidth_mibps``; ``--max-bandwidth``): the max speeds SLM sets '
+        "on the job's migrations together never exceed it, whatever links they cross. "
+        'Unset, a job may use the whole of the links and NICs it crosses. QEMU lifts a '
+        "migration's max speed for its stop-and-copy and its post-copy, which the budget "
+        'therefore does not cover; without the SLM agent no max speed is set at all.',
+    ),
 ]
 
 
 def register_opts(conf):
-    conf.register_group(planning_group)
-    conf.register_opts(planning_opts, group=planning_group)
+    groups.register(conf, planning_group, planning_opts)
 
 
 def list_opts():

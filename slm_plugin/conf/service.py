@@ -15,6 +15,15 @@ service_opts = [
         'deployment and stable across restarts: set it when the operating system host '
         'name is neither, for example in containers.',
     ),
+    cfg.IntOpt(
+        'rpc_retry_attempts',
+        default=2,
+        min=1,
+        help='Attempts of an RPC call that is safe to repeat (reading progress or '
+        'statistics, setting a speed cap or a hold) when no answer comes: the broker '
+        'restarting, a reply lost. Calls that act once (start, force-complete, abort) '
+        "are never repeated. Each attempt waits up to the call's own timeout.",
+    ),
 ]
 
 

@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from slm_plugin.conf import groups
+
 simulation_group = cfg.OptGroup(
     'simulation',
     title='SLM simulated cloud options',
@@ -16,20 +18,20 @@ simulation_opts = [
         default=1.0,
         min=0.001,
         help='Simulated seconds per wall-clock second. 1 runs the migrations as long as '
-        'they would take; tests and demonstrations run them faster. The engine\'s '
+        "they would take; tests and demonstrations run them faster. The engine's "
         'control tick stays ``[engine] control_tick`` wall-clock seconds, so it covers '
         '``speed`` times as many simulated seconds.',
     ),
     cfg.IntOpt(
         'seed',
         default=0,
-        help='Seed of the random perturbation of the guests\' dirty rates.',
+        help="Seed of the random perturbation of the guests' dirty rates.",
     ),
     cfg.FloatOpt(
         'dirty_noise',
         default=0.0,
         min=0.0,
-        help='Relative standard deviation of the true dirty rates around the scenario\'s '
+        help="Relative standard deviation of the true dirty rates around the scenario's "
         'estimates, so that the engine must learn from observed progress.',
     ),
     cfg.StrOpt(
@@ -49,8 +51,7 @@ simulation_opts = [
 
 
 def register_opts(conf):
-    conf.register_group(simulation_group)
-    conf.register_opts(simulation_opts, group=simulation_group)
+    groups.register(conf, simulation_group, simulation_opts)
 
 
 def list_opts():

@@ -15,7 +15,8 @@ from oslo_log import log as logging
 from oslo_utils import timeutils, uuidutils
 from sqlalchemy import orm
 
-from slm_plugin.db import exception, models, states
+from slm_plugin import exception
+from slm_plugin.db import models, states
 
 LOG = logging.getLogger(__name__)
 
@@ -113,8 +114,9 @@ def get_job(context, job_id):
 
 
 @_reader
-def list_jobs(context, status=None, server_group_id=None, limit=None, marker=None):
-    """Jobs, oldest first, optionally only those with a status or of a group.
+def list_jobs(context, status=None, server_group_id=None, limit=None, marker=None,
+              project_id=None):
+    """Jobs, oldest first, optionally only those with a status, of a group or a project.
 
     A page: at most ``limit`` jobs, those after the job ``marker`` (JobNotFound
     if there is no such job).
@@ -125,6 +127,8 @@ def list_jobs(context, status=None, server_group_id=None, limit=None, marker=Non
         query = query.where(job.status == status)
     if server_group_id is not None:
         query = query.where(job.server_group_id == server_group_id)
+    if project_id is not None:
+        query = query.where(job.project_id == project_id)
     if marker is not None:
         after = _job_get(context, marker)
         query = query.where(sa.or_(job.created_at > after.created_at,
@@ -201,9 +205,14 @@ def update_member(context, member_id, values):
 
 
 @_writer
-def update_members_progress(context, values_by_member: dict):
-    """Write the progress of several members (no state change) in one transaction."""
+def update_members_progress(context, values_by_member: dict, job_id=None, job_values=None):
+    """Write the progress of several members (no state change), and the job's own
+    (``progress``, ``eta_at``), in one transaction."""
     now = timeutils.utcnow()
+    if job_id is not None and job_values:
+        context.session.execute(
+            sa.update(models.Job).where(models.Job.id == job_id)
+            .values(**job_values).execution_options(synchronize_session=False))
     for member_id, values in values_by_member.items():
         context.session.execute(
             sa.update(models.Member).where(models.Member.id == member_id)

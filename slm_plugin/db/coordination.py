@@ -6,7 +6,10 @@
   two concurrent requests exactly one wins. The locks go when the job ends.
 * An engine runs a job only while it holds the job's lease: ``owner`` and
   ``lease_expires_at``, taken with a conditional UPDATE (one winner), renewed
-  every control tick, and free for another engine once it has expired.
+  every control tick, and free for another engine once it has expired. Every
+  lease instant is read from the database's clock in the same transaction
+  (``_db_now``), never from an engine host's, so engines whose clocks disagree
+  never take a lease that is still held.
 * An abort is a ``job.abort_requested`` event; the engine that runs the job
   sees it at its next tick, or at once when it takes the job over.
 
@@ -24,8 +27,9 @@ from oslo_db import exception as db_exc
 from oslo_log import log as logging
 from oslo_utils import timeutils
 
+from slm_plugin import exception
 from slm_plugin.db import api as db
-from slm_plugin.db import exception, models, states
+from slm_plugin.db import models, states
 
 LOG = logging.getLogger(__name__)
 
@@ -38,19 +42,6 @@ retry_on_deadlock = oslo_db_api.wrap_db_retry(
     max_retry_interval=1)
 
 
-class JobConflict(exception.DBError):
-    """The group or a server of a new job is already moving in another job."""
-
-    def _format(self, lock, job_id):
-        kind, _, ident = lock.partition(':')
-        what = 'server group' if kind == 'group' else 'server'
-        return f'The {what} {ident} is already being migrated by job {job_id}.'
-
-
-class JobFinished(exception.DBError):
-    msg_fmt = 'Migration job %(job_id)s has already ended (%(status)s).'
-
-
 def group_lock(group_id: str) -> str:
     return f'group:{group_id}'
 
@@ -59,8 +50,27 @@ def server_lock(server_id: str) -> str:
     return f'server:{server_id}'
 
 
-def _now() -> datetime.datetime:
-    return timeutils.utcnow()
+_DB_NOW = {
+    'mysql': 'SELECT UTC_TIMESTAMP(6)',
+    'sqlite': "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')",
+    'postgresql': "SELECT (now() AT TIME ZONE 'utc')",
+}
+
+
+def _db_now(context) -> datetime.datetime:
+    """The database server's clock (naive UTC), read in the caller's transaction.
+
+    Leases compare instants written by different engines; only one clock, the
+    database's, makes them comparable whatever the engine hosts' clocks say.
+    """
+    dialect = context.session.get_bind().dialect.name
+    query = _DB_NOW.get(dialect)
+    if query is None:  # any other database: its CURRENT_TIMESTAMP, assumed UTC
+        query = 'SELECT CURRENT_TIMESTAMP'
+    value = context.session.execute(sa.text(query)).scalar_one()
+    if isinstance(value, str):
+        value = datetime.datetime.fromisoformat(value)
+    return value.replace(tzinfo=None)
 
 
 # Jobs and their locks
@@ -70,7 +80,7 @@ def create_job(context, values: dict, members: list[dict], event: dict | None = 
     """A pending job with its members, locking its group and servers.
 
     ``event`` (the detail of a ``job.created`` event) is recorded in the same
-    transaction. Raises JobConflict, naming the job that holds the lock, when
+    transaction. Raises exception.JobConflict, naming the job that holds the lock, when
     another unfinished job moves the group or one of the servers.
     """
     names = [group_lock(values['server_group_id'])]
@@ -82,7 +92,7 @@ def create_job(context, values: dict, members: list[dict], event: dict | None = 
         if not holders:  # the other job ended meanwhile; let the caller ask again
             raise
         lock = next(name for name in names if name in holders)
-        raise JobConflict(lock=lock, job_id=holders[lock]) from None
+        raise exception.JobConflict(lock=lock, job_id=holders[lock]) from None
 
 
 @retry_on_deadlock
@@ -110,11 +120,6 @@ def _release_locks(context, job_id):
     context.session.execute(sa.delete(models.JobLock).where(models.JobLock.job_id == job_id))
 
 
-class NotOwner(exception.DBError):
-    msg_fmt = ('Engine %(owner)s no longer owns job %(job_id)s (owner: %(current)s, '
-               'status: %(status)s).')
-
-
 @retry_on_deadlock
 def finish_job(context, job_id: str, status: str, error: str | None = None,
                record=None, owner: str | None = None) -> models.Job:
@@ -122,7 +127,7 @@ def finish_job(context, job_id: str, status: str, error: str | None = None,
 
     ``record`` (no arguments) runs inside the same transaction, e.g. the
     journal writing the final event. With ``owner``, only that engine's job:
-    NotOwner if another engine has taken it over meanwhile.
+    exception.NotOwner if another engine has taken it over meanwhile.
     """
     with db.get_context_manager(context).writer.using(context):
         if owner is not None:
@@ -132,7 +137,7 @@ def finish_job(context, job_id: str, status: str, error: str | None = None,
             if row is None:
                 raise exception.JobNotFound(job_id=job_id)
             if row.owner not in (owner, None) or row.status in FINAL:
-                raise NotOwner(owner=owner, job_id=job_id, current=row.owner,
+                raise exception.NotOwner(owner=owner, job_id=job_id, current=row.owner,
                                status=row.status)
         values = {'status': status, 'lease_expires_at': None}
         if error:
@@ -157,8 +162,8 @@ def list_active_jobs(context, server_group_id=None) -> list[models.Job]:
 
 def claimable_jobs(context, limit: int, now=None) -> list[str]:
     """Ids of unfinished jobs nobody holds a lease on, oldest first."""
-    now = now or _now()
     with db.get_context_manager(context).reader.using(context):
+        now = now or _db_now(context)
         query = (sa.select(models.Job.id)
                  .where(models.Job.status.in_(ACTIVE))
                  .where(sa.or_(models.Job.owner.is_(None),
@@ -176,8 +181,8 @@ def claim_job(context, job_id: str, owner: str, lease_s: float):
     One conditional UPDATE: of two engines claiming at once, one changes the
     row and the other changes nothing.
     """
-    now = _now()
     with db.get_context_manager(context).writer.using(context):
+        now = _db_now(context)
         previous = context.session.execute(
             sa.select(models.Job.owner).where(models.Job.id == job_id)).scalar_one_or_none()
         query = (sa.update(models.Job)
@@ -200,8 +205,8 @@ def renew_lease(context, job_id: str, owner: str, lease_s: float) -> tuple[bool,
     False for the first when another engine took the job over or it ended:
     the caller must then stop acting on it at once.
     """
-    now = _now()
     with db.get_context_manager(context).writer.using(context):
+        now = _db_now(context)
         query = (sa.update(models.Job)
                  .where(models.Job.id == job_id, models.Job.owner == owner)
                  .where(models.Job.status.in_(ACTIVE))
@@ -218,7 +223,7 @@ def release_lease(context, job_id: str, owner: str) -> bool:
         query = (sa.update(models.Job)
                  .where(models.Job.id == job_id, models.Job.owner == owner)
                  .where(models.Job.status.in_(ACTIVE))
-                 .values(lease_expires_at=_now() - _seconds(1))
+                 .values(lease_expires_at=_db_now(context) - _seconds(1))
                  .execution_options(synchronize_session=False))
         return context.session.execute(query).rowcount == 1
 
@@ -244,26 +249,47 @@ def abort_requested(context, job_id: str) -> bool:
 
 @retry_on_deadlock
 def _ended(context, job_id: str) -> None:
-    """What ending a job frees: its locks, and its members that never started (called off)."""
+    """What ending a job frees: its locks, and its members that never started (called off).
+
+    A member still migrating or held is no longer watched by anyone: its state
+    becomes ``unknown``, with an event saying what it was last seen doing,
+    rather than a ``migrating`` that would never change.
+    """
     _release_locks(context, job_id)
+    now = timeutils.utcnow()
     context.session.execute(
         sa.update(models.Member)
         .where(models.Member.job_id == job_id, models.Member.state == states.QUEUED)
-        .values(state=states.ABORTED, updated_at=timeutils.utcnow())
+        .values(state=states.ABORTED, updated_at=now)
         .execution_options(synchronize_session=False))
+    unwatched = context.session.execute(
+        sa.select(models.Member.id, models.Member.state, models.Member.progress_at)
+        .where(models.Member.job_id == job_id,
+               models.Member.state.in_((states.MIGRATING, states.HELD)))).all()
+    for member_id, state, seen in unwatched:
+        context.session.execute(
+            sa.update(models.Member).where(models.Member.id == member_id)
+            .values(state=states.UNKNOWN, updated_at=now)
+            .execution_options(synchronize_session=False))
+        db.add_event(context, job_id, 'member.unknown', {
+            'was': state, 'last_seen_at': seen.isoformat() if seen else None,
+            'reason': 'the job ended while the member was migrating; whether its '
+                      'migration went on is known only to the cloud'},
+            member_id=member_id, at=now)
 
 
 def request_abort(context, job_id: str, by: str | None = None) -> models.Job:
     """Ask for the job to stop; a job no engine has picked up yet ends here and now.
 
-    Raises JobNotFound, or JobFinished for a job that has already ended.
+    Raises JobNotFound, or exception.JobFinished for a job that has already ended.
     """
     with db.get_context_manager(context).writer.using(context):
         job = db.get_job(context, job_id)
         if job.status in FINAL:
-            raise JobFinished(job_id=job_id, status=job.status)
+            raise exception.JobFinished(job_id=job_id, status=job.status)
         db.add_event(context, job_id, ABORT_REQUESTED, {'by': by} if by else None)
-        unowned = job.owner is None or (job.lease_expires_at or _now()) <= _now()
+        now = _db_now(context)
+        unowned = job.owner is None or (job.lease_expires_at or now) <= now
         if job.status == states.PENDING and unowned:
             db.update_job(context, job_id, {'status': states.ABORTED, 'lease_expires_at': None,
                                             'error': 'aborted before it started'})

@@ -42,9 +42,19 @@ def _run(url, action, revision):
 
 
 def upgrade(url, revision='head'):
-    """Bring the schema at url up to revision (the newest by default)."""
+    """Bring the schema at url up to revision (the newest by default).
+
+    A SQLite file is also put in write-ahead logging mode, once for good.
+    """
     LOG.info('Upgrading database schema to %s', revision)
     _run(url, command.upgrade, revision)
+    if str(url).startswith('sqlite'):
+        from slm_plugin.db.manager import set_sqlite_wal
+        engine = _engine(url)
+        try:
+            set_sqlite_wal(engine)
+        finally:
+            engine.dispose()
 
 
 def downgrade(url, revision='base'):

@@ -51,6 +51,7 @@ class Job(TimestampMixin, Base):
         sa.Index(None, 'status'),
         sa.Index(None, 'server_group_id'),
         sa.Index(None, 'status', 'lease_expires_at'),
+        sa.Index(None, 'project_id'),
     )
 
     id: orm.Mapped[str] = orm.mapped_column(sa.String(36), primary_key=True)
@@ -68,6 +69,12 @@ class Job(TimestampMixin, Base):
     owner: orm.Mapped[str | None] = orm.mapped_column(sa.String(255))
     lease_expires_at: orm.Mapped[datetime.datetime | None] = orm.mapped_column(DateTime)
     error: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
+    # who asked (the request context's), for the policies: NULL for the engine's own jobs
+    project_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(255))
+    user_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(255))
+    # while it runs: the share done (only grows) and the predicted switchover of the group
+    progress: orm.Mapped[float | None] = orm.mapped_column(sa.Float)
+    eta_at: orm.Mapped[datetime.datetime | None] = orm.mapped_column(DateTime)
 
     members: orm.Mapped[list['Member']] = orm.relationship(
         back_populates='job', order_by='Member.id', lazy='raise')

@@ -6,47 +6,47 @@ import dataclasses
 
 from oslo_log import log as logging
 
-from slm_plugin import planning
+from slm_plugin import exception, planning
 from slm_plugin.db import coordination
+from slm_plugin.engine import backends
 from slm_plugin.engine.runner import plan_to_dict
 from slm_plugin.simulation.runner import forecast
 
 LOG = logging.getLogger(__name__)
 
 
-class UnknownStrategy(ValueError):
-    pass
-
-
 def _strategy(conf, request) -> str:
     strategy = request.get('strategy') or conf.engine.default_strategy
-    known = planning.names()
-    if strategy not in known:
-        raise UnknownStrategy(f'Unknown strategy {strategy}; choose one of: '
-                              f'{", ".join(known)}.')
+    planning.check(strategy)
     return strategy
 
 
-def submit(context, conf, driver, request: dict, requested_by: str, reason: str | None = None):
+def submit(context, conf, backend, request: dict, requested_by: str, reason: str | None = None):
     """Create the pending job of a request: {group, target?, strategy?, options?}.
 
-    Raises clouds.GroupNotFound, clouds.InvalidTarget, UnknownStrategy and
-    coordination.JobConflict; nothing is created then.
+    Raises exception.GroupNotFound, exception.InvalidTarget, exception.UnknownStrategy and
+    exception.JobConflict; nothing is created then.
     """
-    group = driver.find_group(request['group'])
+    group = backend.find_group(request['group'])
     target = request.get('target') or {}
     options = request.get('options') or {}
     strategy = _strategy(conf, request)
+    if planning.get(strategy).needs_postcopy and not backends.allows_postcopy(options, conf):
+        raise exception.Invalid(
+            f'Strategy {strategy} switches members over by post-copy, which this migration '
+            'does not allow (options.allow_post_copy is false, or [planning] allow_post_copy '
+            'is off); choose synchronized or parallel.')
     running = coordination.list_active_jobs(context, server_group_id=group.id)
     if running:  # before the cloud's checks: its members may be half moved
-        raise coordination.JobConflict(lock=f'group:{group.id}', job_id=running[0].id)
-    driver.check(group, target, options)  # the target exists and can take the group
+        raise exception.JobConflict(lock=f'group:{group.id}', job_id=running[0].id)
+    backend.check(group, target, options)  # the target exists and can take the group
     stored = {'group': request['group'], 'target': target, 'options': options,
               'requested_by': requested_by}
     if reason:
         stored['reason'] = reason
     values = {'server_group_id': group.id, 'server_group_name': group.name,
-              'strategy': strategy, 'request': stored}
+              'strategy': strategy, 'request': stored, 'project_id': context.project_id,
+              'user_id': context.user_id}
     members = [{'server_id': s.server_id, 'name': s.name, 'source_host': s.host}
                for s in group.servers]
     job = coordination.create_job(context, values, members, event={
@@ -57,16 +57,17 @@ def submit(context, conf, driver, request: dict, requested_by: str, reason: str 
     return job
 
 
-def dry_run(conf, driver, request: dict) -> dict:
+def dry_run(conf, backend, request: dict) -> dict:
     """The plan a request would run, with figures predicted by simulating it; nothing is stored."""
-    group = driver.find_group(request['group'])
+    group = backend.find_group(request['group'])
     target = request.get('target') or {}
     options = request.get('options') or {}
     strategy = _strategy(conf, request)
-    scenario = driver.scenario(group, target, options)
-    tick_s = conf.engine.control_tick * (driver.time_scale or 1.0)
-    plan = planning.get(strategy).plan(scenario)  # PlanError says why it cannot be planned
+    scenario = backend.scenario(group, target, options)
+    tick_s = conf.engine.control_tick * (backend.time_scale or 1.0)
+    planner = planning.get(strategy)
+    plan = planner.plan(scenario)  # PlanError says why it cannot be planned
     plan = dataclasses.replace(plan, notes=plan.notes + scenario.notes)
-    predicted = forecast(scenario, strategy, tick_s=tick_s)
+    predicted = forecast(scenario, plan, planner, tick_s=tick_s)
     return {'group': group, 'strategy': strategy, 'target': target, 'options': options,
             'plan': plan_to_dict(plan, predicted)}

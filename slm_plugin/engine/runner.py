@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import inspect
 import threading
 import time
 
@@ -29,14 +28,13 @@ from oslo_log import log as logging
 from oslo_utils import timeutils, uuidutils
 
 from slm_plugin import context as slm_context
-from slm_plugin import planning
+from slm_plugin import exception, planning
+from slm_plugin.control import cloud as api
+from slm_plugin.control.loop import ControlLoop, Resume
 from slm_plugin.db import api as db
 from slm_plugin.db import coordination, states
-from slm_plugin.engine import clouds
 from slm_plugin.engine.journal import Journal
-from slm_plugin.execution import cloud as api
-from slm_plugin.execution.loop import ControlLoop
-from slm_plugin.planning.plan import MemberPlan, Plan, PlanError
+from slm_plugin.planning.plan import MemberPlan, Plan
 from slm_plugin.simulation.runner import forecast
 
 LOG = logging.getLogger(__name__)
@@ -83,10 +81,24 @@ def plan_from_dict(data: dict) -> Plan:
                 lower_bound_s=data['lower_bound_s'], notes=tuple(data.get('notes', ())))
 
 
+def forecast_from_dict(data: dict) -> Plan:
+    """The stored plan with the figures its simulation predicted, where it has them."""
+    plan = plan_from_dict(data)
+    predicted = data.get('predicted') or {}
+    rows = []
+    for m in plan.members:
+        p = predicted.get(m.member)
+        rows.append(m if not p else dataclasses.replace(
+            m, predicted_start_s=p['start_s'], predicted_switchover_s=p['switchover_s'],
+            predicted_downtime_s=p['downtime_s'], predicted_wire_mib=p['wire_mib'],
+            completion=p['completion']))
+    return dataclasses.replace(plan, members=tuple(rows))
+
+
 # -- the job's window on the cloud -----------------------------------------------------------
 
 
-class JobCloud:
+class JobCloud(api.Cloud):
     """One job's view of the shared cloud.
 
     Only the job's members (other jobs' migrations in the same cloud are none
@@ -97,28 +109,30 @@ class JobCloud:
     """
 
     def __init__(self, cloud, members, t0: float, time_scale: float | None, record, guard,
-                 stopping: threading.Event):
+                 stopping: threading.Event, started=()):
         self._cloud = cloud
         self._members = frozenset(members)
+        # the members this job started (or, resumed, its earlier owners did): a cloud that
+        # outlives jobs (the simulated one) still shows an earlier job's aborted migration
+        # of a member, which is not this job's progress
+        self._started = set(started)
         self._t0 = t0
         self._scale = time_scale
         self._record = record
         self._guard = guard
         self._stopping = stopping
         self.cancelling = False
-        self._filters = 'members' in inspect.signature(cloud.progress).parameters
+        self.aborted: set[str] = set()  # members whose abort was asked of the cloud
         self._tick_began = None
 
     def now(self) -> float:
         return self._cloud.now() - self._t0
 
-    def progress(self) -> dict[str, api.Progress]:
+    def progress(self, members=None) -> dict[str, api.Progress]:
         self._tick_began = time.monotonic()  # the loop looks first in every tick
-        if self._filters:
-            everything = self._cloud.progress(members=self._members)
-        else:
-            everything = self._cloud.progress()
-        return {name: self._shift(p) for name, p in everything.items() if name in self._members}
+        everything = self._cloud.progress(members=self._members)
+        return {name: self._shift(p) for name, p in everything.items()
+                if name in self._members and name in self._started}
 
     def _shift(self, p: api.Progress) -> api.Progress:
         t0 = self._t0
@@ -136,12 +150,13 @@ class JobCloud:
         self._record(START_REQUESTED, member, {'destination': destination, 'cap_mibps': cap_mibps})
         try:
             self._cloud.start(member, destination, cap_mibps)
-        except api.CloudError as exc:
+        except exception.CloudError as exc:
             self._record(START_REFUSED, member, {'error': str(exc)})
             raise
-        handle = getattr(self._cloud, 'handle', None)
+        self._started.add(member)
+        handle = self._cloud.handle(member)
         if handle is not None:
-            self._record(START_ACCEPTED, member, handle(member))
+            self._record(START_ACCEPTED, member, handle)
 
     def set_cap(self, member, cap_mibps):
         self._guard()
@@ -165,7 +180,7 @@ class JobCloud:
         """
         try:
             action(member, *args)
-        except api.CloudError:
+        except exception.CloudError:
             p = self.progress().get(member)
             if p is None or p.status in (api.MIGRATING, api.HELD):
                 raise
@@ -176,6 +191,16 @@ class JobCloud:
         self._guard()
         self.cancelling = True
         self._cloud.abort(member)
+        self.aborted.add(member)
+
+    @property
+    def notes(self):
+        return self._cloud.notes
+
+    def settle(self, timeout_s):
+        everything = self._cloud.settle(timeout_s)
+        return {name: self._shift(p) for name, p in everything.items()
+                if name in self._members and name in self._started}
 
     def wait(self, seconds):
         """Until the next tick: ticks begin every ``seconds``, however long the work took."""
@@ -184,26 +209,6 @@ class JobCloud:
             return
         began = self._tick_began if self._tick_began is not None else time.monotonic()
         self._stopping.wait(max(0.0, began + seconds / self._scale - time.monotonic()))
-
-
-class ResumedLoop(ControlLoop):
-    """A control loop that carries on where another one stopped.
-
-    The loop keeps what it has asked of the cloud in memory; an engine taking
-    a job over restores it from the cloud's progress and the job's events:
-    started members are not started again (and are steered: capped, held,
-    released), forced members are not forced twice, and a member whose start
-    was asked for but that the cloud never started counts as failed, since
-    starting it again could start it twice.
-    """
-
-    def __init__(self, *args, started=(), forced=(), held=None, lost=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._started.update(started)
-        self._forced.update(forced)
-        # None differs from both answers: the first hold decision is sent again
-        self._held.update(held or {})
-        self._errors.update(lost or {})
 
 
 class JobJournal(Journal):
@@ -269,7 +274,7 @@ class JobRunner:
         self._renewed()
         try:
             self._run()
-        except (LeaseLost, coordination.NotOwner):
+        except (LeaseLost, exception.NotOwner):
             LOG.warning('Lost the lease of job %s: another engine runs it now, or it ended; '
                         'leaving it', self.job_id)
         except Handover:
@@ -317,71 +322,81 @@ class JobRunner:
                 coordination.abort_requested(ctxt, job.id):
             self._finish(states.ABORTED, None, error='aborted before it started')
             return
-        driver = self.engine.driver
+        backend = self.engine.backend
         resuming = job.status not in (states.PENDING, states.PLANNING)
         try:
-            group = driver.find_group(job.server_group_id)
-            scenario = driver.scenario(group, request.get('target') or {}, options,
+            group = backend.find_group(job.server_group_id)
+            scenario = backend.scenario(group, request.get('target') or {}, options,
                                        resuming=resuming)
             planner = planning.get(job.strategy)
-        except (clouds.GroupNotFound, clouds.InvalidTarget, PlanError) as exc:
+        except (exception.GroupNotFound, exception.InvalidTarget, exception.MembersBusy,
+                exception.PlanError) as exc:
             self._fail_early(job, str(exc))
             return
 
-        tick_s = self.conf.engine.control_tick * (driver.time_scale or 1.0)
+        tick_s = self.conf.engine.control_tick * (backend.time_scale or 1.0)
         if not resuming:
             if job.status == states.PENDING:
                 db.update_job(ctxt, job.id, {'status': states.PLANNING})
             try:
                 plan = planner.plan(scenario)
                 plan = dataclasses.replace(plan, notes=plan.notes + scenario.notes)
-                predicted = forecast(scenario, job.strategy, tick_s=tick_s)
-            except PlanError as exc:
+                predicted = forecast(scenario, plan, planner, tick_s=tick_s)
+            except exception.PlanError as exc:
                 self._fail_early(job, str(exc))
                 return
             self._guard()
-            cloud = driver.cloud_for(group, scenario)
+            cloud = backend.job_cloud(group, scenario)
             t0 = cloud.now()
             epoch = timeutils.utcnow()
             stored = plan_to_dict(plan, predicted)
             stored['clock'] = {'cloud_t0': t0, 'epoch': _iso(epoch),
-                               'time_scale': driver.time_scale, 'tick_s': tick_s}
+                               'time_scale': backend.time_scale, 'tick_s': tick_s}
             for m in db.list_members(ctxt, job.id):
                 mp = next((p for p in plan.members if p.member == m.name), None)
                 if mp is not None:
                     db.update_member(ctxt, m.id, {'destination_host': mp.destination})
             db.update_job(ctxt, job.id, {'status': states.RUNNING, 'plan': stored})
-            self.journal = self._journal(epoch, driver)
+            self.journal = self._journal(epoch, backend, predicted, job)
             self.journal.event('job.started', {'members': len(plan.members), 'engine': me,
                                                'lower_bound_s': plan.lower_bound_s}, at=0.0)
             self.engine.notifier.job_started(ctxt, db.get_job(ctxt, job.id))
             LOG.info('Job %s: %s of group %s, %d members, running', job.id, job.strategy,
                      group.name, len(plan.members))
-            resume = {}
+            resume = Resume()
         else:
             stored = job.plan
             plan = plan_from_dict(stored)
             clock = stored['clock']
             t0 = clock['cloud_t0']
             epoch = datetime.datetime.fromisoformat(clock['epoch'])
-            self.journal = self._journal(epoch, driver)
-            cloud = driver.cloud_for(group, scenario)
-            resume = self._resume_state(job, driver, cloud, plan, t0)
+            self.journal = self._journal(epoch, backend, forecast_from_dict(stored), job)
+            cloud = backend.job_cloud(group, scenario)
+            resume = self._resume_state(job, backend, cloud, plan, t0)
             if resume is None:
                 return
 
-        job_cloud = JobCloud(cloud, [m.member for m in plan.members], t0, driver.time_scale,
+        job_cloud = JobCloud(cloud, [m.member for m in plan.members], t0, backend.time_scale,
                              record=self._record_action, guard=self._guard,
-                             stopping=self.stopping)
+                             stopping=self.stopping, started=resume.started)
         self.job_cloud = job_cloud
         on_failure = options.get('failure_policy') or self.conf.engine.on_failure
-        self.loop = ResumedLoop(job_cloud, scenario, planner, plan, tick_s=tick_s,
-                                on_failure=on_failure, observer=self._observe, **resume)
+        self.loop = ControlLoop(job_cloud, scenario, planner, plan, tick_s=tick_s,
+                                on_failure=on_failure, observer=self._observe, resume=resume,
+                                steer_retry_s=self.conf.engine.steer_retry_timeout)
         outcome = self.loop.run()
+        self._stop_leftovers(job_cloud, outcome)
+        settled = job_cloud.settle(self.conf.engine.settle_timeout)
+        # the loop's last look came before its aborts landed: the members' rows say
+        # where they ended (aborted, not held or migrating)
+        self.journal.observe(job_cloud.now(), settled)
+        problems = backend.verify(group, request.get('target') or {}, plan, settled)
+        if problems:
+            self._event('job.verified', {'problems': problems})
         error = None
         if outcome.status != 'completed':
-            problems = [f'{m.member}: {m.error}' for m in outcome.members if m.error]
-            error = '; '.join(problems + list(outcome.notes)) or None
+            failures = [f'{m.member}: {m.error}' for m in outcome.members if m.error]
+            error = '; '.join(failures + list(outcome.notes)) or None
         final = {'completed': states.COMPLETED, 'aborted': states.ABORTED}.get(
             outcome.status, states.FAILED)
         unfinished = [m.member for m in outcome.members if m.status not in api.RESUMED]
@@ -389,16 +404,40 @@ class JobRunner:
             # members a previous owner cancelled: the loop sees them final, not migrated
             final = states.ABORTED if self._aborting else states.FAILED
             error = error or f'not migrated: {", ".join(unfinished)}'
+        if final == states.COMPLETED and problems:
+            final = states.FAILED
+            error = '; '.join(problems)
         self._finish(final, outcome.finished_at, error=error,
-                     detail={'ticks': outcome.ticks,
-                             'members': {m.member: m.status for m in outcome.members}})
+                     detail={'ticks': outcome.ticks, 'notes': list(job_cloud.notes),
+                             'members': {m.member: settled[m.member].status
+                                         if m.member in settled else m.status
+                                         for m in outcome.members}})
 
-    def _journal(self, epoch, driver):
-        return JobJournal(self.context, self.job_id, epoch, driver.time_scale,
-                          on_switchover=self._switched_over,
-                          progress_interval_s=self.conf.engine.progress_interval)
+    def _stop_leftovers(self, job_cloud, outcome):
+        """Nothing may be left migrating once the loop is done: a held member would wait
+        for a release that never comes. The loop cancels what it sees; a member it could
+        not (an abort the cloud refused that early) is aborted again here."""
+        for name, p in job_cloud.progress().items():
+            if p.status in (api.MIGRATING, api.HELD) and name not in job_cloud.aborted:
+                LOG.warning('Job %s: %s is still %s after the loop ended (%s); aborting it',
+                            self.job_id, name, p.status, outcome.status)
+                try:
+                    job_cloud.abort(name)
+                except exception.CloudError as exc:
+                    LOG.error('Job %s: cannot abort the leftover migration of %s: %s',
+                              self.job_id, name, exc)
 
-    def _resume_state(self, job, driver, cloud, plan, t0):
+    def _journal(self, epoch, backend, forecast: Plan, job):
+        """The job's journal; ``forecast`` (the plan with its simulated figures) is what
+        the group's predicted switchover and progress are measured against."""
+        journal = JobJournal(self.context, self.job_id, epoch, backend.time_scale,
+                             on_switchover=self._switched_over,
+                             progress_interval_s=self.conf.engine.progress_interval)
+        journal.plan = forecast
+        journal.fraction = job.progress or 0.0  # an earlier owner's: it never goes back
+        return journal
+
+    def _resume_state(self, job, backend, cloud, plan, t0):
         """What the previous owner left: the loop's memory, rebuilt; None if it cannot go on."""
         events = db.list_events(self.context, job.id)
         names = {mid: name for name, mid in self.journal.member_ids.items()}
@@ -418,20 +457,20 @@ class JobRunner:
                 held[name] = None
                 last_hold[name] = bool((e.detail or {}).get('held'))
         members = {m.member for m in plan.members}
-        adopt = getattr(cloud, 'adopt', None)
-        if adopt is not None:
-            # a cloud that shows only what it started itself: find the job's migrations
-            for name, at in sorted(requested.items()):
-                adopt(name, _timestamp(at), handles.get(name),
-                      held=last_hold.get(name, False))
+        # a cloud that shows only what it started itself finds the job's migrations
+        for name, at in sorted(requested.items()):
+            cloud.adopt(name, _timestamp(at), handles.get(name), held=last_hold.get(name, False))
         progress = {n: p for n, p in cloud.progress().items() if n in members}
-        if not driver.shared and set(requested) - set(progress):
+        if not backend.shared and set(requested) - set(progress):
             self._finish(states.FAILED, None, error=(
                 f'the simulated cloud ran inside engine {job.owner or self.previous_owner} and '
                 'ended with it; the members it had started cannot be resumed elsewhere '
                 '(use [engine] cloud = simulated-rpc to share a cloud between engines)'))
             return None
-        started = set(requested) | set(progress)
+        # only what a start was asked for: a cloud that outlives jobs may still show an
+        # earlier job's migration of a member (the next scan never asks twice: the
+        # start is written before it is asked for)
+        started = set(requested)
         lost = {}
         for name in sorted(set(requested) - set(progress)):
             lost[name] = ('its start was asked of the cloud by the previous owner, but the cloud '
@@ -441,7 +480,8 @@ class JobRunner:
                                     'lost': sorted(lost)})
         # every member that may have been held gets its hold decision sent again
         held.update({n: None for n in progress})
-        return {'started': started, 'forced': forced, 'held': held, 'lost': lost}
+        return Resume(started=frozenset(started), forced=frozenset(forced), held=held,
+                      lost=lost)
 
     # -- each tick ---------------------------------------------------------------------------
 

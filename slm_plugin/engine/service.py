@@ -23,73 +23,19 @@ import threading
 
 import oslo_messaging as messaging
 from oslo_log import log as logging
-from sqlalchemy import event as sa_event
 
 from slm_plugin import context as slm_context
+from slm_plugin import exception
 from slm_plugin.common import messaging as rpc
-from slm_plugin.db import api as db
 from slm_plugin.db import coordination
-from slm_plugin.engine import clouds, jobs
+from slm_plugin.db.manager import database_manager
+from slm_plugin.engine import backends, jobs
 from slm_plugin.engine.notifications import JobNotifier
 from slm_plugin.engine.rpcapi import RPC_VERSION
 from slm_plugin.engine.runner import JobRunner
 
 LOG = logging.getLogger(__name__)
 
-
-def database_manager(conf):
-    """A transaction context manager of the service's own for ``[database] connection``."""
-    d = conf.database
-    if d.connection.startswith('sqlite'):
-        # readers on an engine of their own, so that only writers queue (see below)
-        manager = db.create_context_manager(d.connection, slave_connection=d.connection,
-                                            synchronous_reader=False)
-        writer = manager.writer.get_engine()
-        reader = manager.reader.get_engine()
-        for engine in {writer, reader}:
-            _sqlite_pragmas(engine)
-        _one_writer_at_a_time(writer)
-        return manager
-    return db.create_context_manager(
-        d.connection, max_pool_size=d.max_pool_size, max_overflow=d.max_overflow,
-        pool_timeout=d.pool_timeout, connection_recycle_time=d.connection_recycle_time,
-        max_retries=d.max_retries)
-
-
-SQLITE_BUSY_TIMEOUT_MS = 30000
-
-
-def _sqlite_pragmas(engine):
-    """Write-ahead logging: readers never wait for writers, and commits cost one fsync."""
-    @sa_event.listens_for(engine, 'connect')
-    def _pragmas(dbapi_connection, record):
-        dbapi_connection.execute(f'PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}')
-        dbapi_connection.execute('PRAGMA journal_mode = WAL')
-        dbapi_connection.execute('PRAGMA synchronous = NORMAL')
-
-
-def _one_writer_at_a_time(engine):
-    """SQLite, for many threads: take the write lock when a transaction begins.
-
-    A deferred transaction that reads, then writes, fails at once ("database
-    is locked") when another one holds the write lock, and most of ours read
-    before they write (check a state, then change it). Beginning them all
-    IMMEDIATE makes them queue for the lock instead, up to the busy timeout.
-    Writers serialise on the database; that is the embedded default's price,
-    MariaDB has no such limit.
-    """
-    @sa_event.listens_for(engine, 'begin')
-    def _begin_immediate(conn):
-        # after oslo.db's own BEGIN, which is deferred and has locked nothing yet
-        if not conn.info.get('slm_immediate'):
-            conn.exec_driver_sql('COMMIT')
-            conn.exec_driver_sql('BEGIN IMMEDIATE')
-            conn.info['slm_immediate'] = True
-
-    @sa_event.listens_for(engine, 'commit')
-    @sa_event.listens_for(engine, 'rollback')
-    def _end(conn):
-        conn.info.pop('slm_immediate', None)
 
 
 def _stop_and_wait(server):
@@ -111,10 +57,13 @@ class EngineEndpoint:
 
 
 class EngineService:
-    def __init__(self, conf, driver=None, notifier=None, db_manager=None):
+    #: what runs one job (benchmarks and fault tests time or kill it at a chosen step)
+    runner_class = JobRunner
+
+    def __init__(self, conf, backend=None, notifier=None, db_manager=None):
         self.conf = conf
         self.host = conf.host
-        self.driver = driver or clouds.load(conf)
+        self.backend = backend or backends.load(conf)
         self.notifier = notifier or JobNotifier(conf, self.host)
         self.db = db_manager or database_manager(conf)
         self._own_db = db_manager is None
@@ -170,7 +119,7 @@ class EngineService:
             thread.join(wait)
         if self._own_db:
             self.db.dispose_pool()
-        self.driver.close()
+        self.backend.close()
         LOG.info('Engine %s stopped', self.host)
 
     # -- jobs --------------------------------------------------------------------------------
@@ -190,7 +139,7 @@ class EngineService:
             if claimed is None:
                 return False
             _, previous = claimed
-            runner = JobRunner(self, job_id, previous)
+            runner = self.runner_class(self, job_id, previous)
             thread = threading.Thread(target=runner.run, name=f'slm-job-{job_id[:8]}',
                                       daemon=True)
             self._runners[job_id] = runner
@@ -233,24 +182,24 @@ class EngineService:
         """
         created = []
         zone = self.conf.maintenance.target_availability_zone
-        for group in self.driver.groups_on_host(host):
-            request = {'group': group.id, 'target': self.driver.evacuation_target(host, zone)}
+        for group in self.backend.groups_on_host(host):
+            request = {'group': group.id, 'target': self.backend.evacuation_target(host, zone)}
             ctxt = self.context()
             try:
-                job = jobs.submit(ctxt, self.conf, self.driver, request,
+                job = jobs.submit(ctxt, self.conf, self.backend, request,
                                   requested_by='maintenance',
                                   reason=f'host {host} disabled: {reason}')
-            except coordination.JobConflict as exc:
+            except exception.JobConflict as exc:
                 LOG.info('Host %s under maintenance: %s', host, exc)
                 continue
-            except (clouds.InvalidTarget, jobs.UnknownStrategy) as exc:
+            except (exception.InvalidTarget, exception.MembersBusy, exception.PlanError) as exc:
                 LOG.error('Host %s under maintenance: cannot move server group %s: %s',
                           host, group.name, exc)
                 continue
             created.append(job.id)
             self.try_claim(job.id)
         if self.conf.maintenance.evacuate_lone_servers:
-            moved = self.driver.evacuate_lone_servers(host)
+            moved = self.backend.evacuate_lone_servers(host)
             LOG.info('Host %s under maintenance: %d server(s) in no group live-migrated: %s',
                      host, len(moved), ', '.join(moved) or 'none')
         return created

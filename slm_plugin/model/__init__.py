@@ -9,19 +9,17 @@ from slm_plugin.model.precopy import (
     bandwidth_for_deadline,
     force_complete,
     predict,
-    release,
     start,
 )
 
 __all__ = [
-    "VM",
-    "CompletionPolicy",
-    "MigrationState",
-    "Prediction",
-    "advance",
-    "bandwidth_for_deadline",
-    "force_complete",
-    "predict",
-    "release",
-    "start",
+    'VM',
+    'CompletionPolicy',
+    'MigrationState',
+    'Prediction',
+    'advance',
+    'bandwidth_for_deadline',
+    'force_complete',
+    'predict',
+    'start',
 ]

@@ -22,8 +22,13 @@ Dynamics, as QEMU does it:
   forever, as an unsteered migration does until Nova's timeout);
 * auto-converge throttles the guest CPU when two rounds in a row dirty more
   than half of what they sent, lowering the dirty rate in steps;
-* a *held* migration (the synchronized planner's tool) that converges does not
-  switch over: it keeps sending freshly dirtied pages until released.
+* there is no hold: QEMU switches over as soon as a round converges, whatever
+  anyone wants. What keeps a migration from converging is only what the real
+  knobs do: a max speed at or below the dirty rate (the dirty set stays at the
+  working set), or a max speed so low that the first pass is still under way;
+* the stop-and-copy runs at the link's rate, not at the max speed (QEMU lifts
+  its rate limit when it completes), so its downtime is what is dirty over the
+  free bandwidth.
 
 With an unbounded working set, dirty rate D and payload bandwidth B, round i
 sends M (D/B)^i, which the tests check against the closed form.
@@ -35,14 +40,13 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-DISK = "disk"
-MEMORY = "memory"
-HELD = "held"
-STOPCOPY = "stopcopy"
-POSTCOPY = "postcopy"
-DONE = "done"
+DISK = 'disk'
+MEMORY = 'memory'
+STOPCOPY = 'stopcopy'
+POSTCOPY = 'postcopy'
+DONE = 'done'
 
-STALL_POLICIES = ("pause", "postcopy", "none")
+STALL_POLICIES = ('pause', 'postcopy', 'none')
 _EPS = 1e-12
 _DONE_EPS = 1e-9  # MiB left that counts as nothing (float rounding of event times)
 
@@ -59,13 +63,13 @@ class VM:
     wire_ratio: float = 1.0  # wire bytes per guest byte (compression, dedup < 1)
 
     def __post_init__(self):
-        _positive("memory_mib", self.memory_mib)
-        for name in ("dirty_rate_mibps", "disk_mib", "disk_write_mibps"):
+        _positive('memory_mib', self.memory_mib)
+        for name in ('dirty_rate_mibps', 'disk_mib', 'disk_write_mibps'):
             _non_negative(name, getattr(self, name))
         if self.wws_mib is not None:
-            _positive("wws_mib", self.wws_mib)
+            _positive('wws_mib', self.wws_mib)
         if not 0 < self.wire_ratio <= 1:
-            raise ValueError(f"wire_ratio must be in (0, 1], got {self.wire_ratio}")
+            raise ValueError(f'wire_ratio must be in (0, 1], got {self.wire_ratio}')
 
     @property
     def dirty_limit_mib(self) -> float:
@@ -81,18 +85,17 @@ class CompletionPolicy:
 
     max_downtime_s: float = 0.3
     max_rounds: int = 30
-    on_stall: str = "pause"
+    on_stall: str = 'pause'
     auto_converge: bool = False
     throttle_initial: float = 0.2
     throttle_step: float = 0.1
     throttle_max: float = 0.99
     switchover_s: float = 0.0  # fixed cost of moving device state at switchover
-    hold_sync_s: float = 0.1  # how fresh the dirty set of a held migration stays
 
     def __post_init__(self):
-        _non_negative("max_downtime_s", self.max_downtime_s)
+        _non_negative('max_downtime_s', self.max_downtime_s)
         if self.max_rounds < 1:
-            raise ValueError(f"max_rounds must be at least 1, got {self.max_rounds}")
+            raise ValueError(f'max_rounds must be at least 1, got {self.max_rounds}')
         if self.on_stall not in STALL_POLICIES:
             raise ValueError(
                 f"on_stall must be one of {', '.join(STALL_POLICIES)}, got {self.on_stall!r}"
@@ -115,7 +118,7 @@ class MigrationState:
     paused_at: float | None = None
     switchover_at: float | None = None
     downtime_s: float = 0.0
-    completion: str = ""
+    completion: str = ''
     rounds: tuple[tuple[float, float], ...] = ()  # (start elapsed, payload MiB) per round
 
     @property
@@ -129,7 +132,7 @@ class MigrationState:
     @property
     def remaining_mib(self) -> float:
         """Payload still to send if the migration converged now (an estimate for progress)."""
-        return self.to_send + (self.dirty if self.phase in (MEMORY, HELD) else 0.0)
+        return self.to_send + (self.dirty if self.phase == MEMORY else 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,21 +160,23 @@ def start(vm: VM) -> MigrationState:
 
 def advance(
     vm: VM, policy: CompletionPolicy, state: MigrationState, rate_mibps: float, dt: float,
-    hold: bool = False,
+    stopcopy_rate_mibps: float | None = None,
 ) -> MigrationState:
     """The state ``dt`` seconds later at a constant wire rate.
 
-    ``dt`` may be ``math.inf``: the migration then runs until it finishes, or,
-    when it cannot (no bandwidth, a stall with policy none, a hold), until it is
-    clear that it will not.
+    ``stopcopy_rate_mibps`` is the rate of a stop-and-copy that begins on the way
+    (the link's free share: QEMU lifts the max speed when it completes); the
+    pre-copy rate when not given. ``dt`` may be ``math.inf``: the migration then
+    runs until it finishes, or, when it cannot (no bandwidth, a stall with
+    policy none), until it is clear that it will not.
     """
     s = _Mutable(state)
     payload = rate_mibps / vm.wire_ratio
     left = dt
     while left > _EPS and s.phase != DONE:
-        if s.phase == HELD and not hold:
-            _begin_stopcopy(s, s.dirty, "converged")
-            continue
+        if s.phase == STOPCOPY and stopcopy_rate_mibps is not None:
+            rate_mibps = stopcopy_rate_mibps
+            payload = rate_mibps / vm.wire_ratio
         if s.phase == DISK:
             net = payload - vm.disk_write_mibps
             if net <= 0:
@@ -200,30 +205,9 @@ def advance(
             s.dirty = min(vm.dirty_limit_mib, s.dirty + _dirty_rate(vm, s) * step)
             left -= step
             if s.to_send <= _DONE_EPS:
-                _end_round(vm, policy, s, payload, hold)
+                _end_round(vm, policy, s, payload)
                 if math.isinf(left) and s.phase == MEMORY and s.round > 4 * policy.max_rounds:
                     break  # iterates forever: report it unfinished
-        elif s.phase == HELD:
-            if math.isinf(left):
-                break
-            dirtying = _dirty_rate(vm, s)
-            fresh = min(vm.dirty_limit_mib, dirtying * policy.hold_sync_s)
-            if payload > dirtying and s.dirty > fresh:
-                # catch up on what a slower stretch left dirty
-                step = (s.dirty - fresh) / (payload - dirtying)
-                if step >= left:
-                    step = left
-                    s.dirty -= (payload - dirtying) * step
-                else:
-                    s.dirty = fresh
-                s.send(rate_mibps, step)
-                left -= step
-                continue
-            resend = min(payload, dirtying)
-            s.send(resend * vm.wire_ratio, left)
-            # pages dirtied faster than they can be resent pile up
-            s.dirty = min(vm.dirty_limit_mib, s.dirty + (dirtying - resend) * left)
-            left = 0
         else:  # STOPCOPY or POSTCOPY: drain what is left
             if s.phase == POSTCOPY and s.elapsed < s.switchover_at:
                 # device state is still moving: pages are pulled once the guest runs there
@@ -256,31 +240,22 @@ def advance(
 
 
 def force_complete(
-    vm: VM, policy: CompletionPolicy, state: MigrationState, mode: str = "pause",
+    vm: VM, policy: CompletionPolicy, state: MigrationState, mode: str = 'pause',
 ) -> MigrationState:
     """Finish now: pause and copy what is dirty, or resume at the destination (post-copy)."""
-    if mode not in ("pause", "postcopy"):
-        raise ValueError(f"force-complete mode must be pause or postcopy, got {mode!r}")
-    if state.phase not in (MEMORY, HELD):
-        raise ValueError(f"cannot force-complete a migration in phase {state.phase}")
+    if mode not in ('pause', 'postcopy'):
+        raise ValueError(f'force-complete mode must be pause or postcopy, got {mode!r}')
+    if state.phase != MEMORY:
+        raise ValueError(f'cannot force-complete a migration in phase {state.phase}')
     s = _Mutable(state)
     # after round 0 both what is left of the round and what it dirtied lie in the
     # working set, so together they never exceed it
     limit = vm.memory_mib if s.round == 0 else vm.dirty_limit_mib
     pending = min(limit, s.to_send + s.dirty)
-    if mode == "pause":
-        _begin_stopcopy(s, pending, "forced-pause")
+    if mode == 'pause':
+        _begin_stopcopy(s, pending, 'forced-pause')
     else:
-        _begin_postcopy(policy, s, pending, "forced-postcopy")
-    return s.freeze()
-
-
-def release(vm: VM, policy: CompletionPolicy, state: MigrationState) -> MigrationState:
-    """Let a held migration switch over (stop-and-copy of its small dirty set)."""
-    if state.phase != HELD:
-        return state
-    s = _Mutable(state)
-    _begin_stopcopy(s, s.dirty, "converged")
+        _begin_postcopy(policy, s, pending, 'forced-postcopy')
     return s.freeze()
 
 
@@ -293,10 +268,10 @@ def predict(
     base = begin.elapsed
     rounds = tuple(size for _, size in end.rounds)
     if end.switchover_at is None:
-        return Prediction(False, math.inf, math.inf, math.inf, math.inf, rounds, "never")
+        return Prediction(False, math.inf, math.inf, math.inf, math.inf, rounds, 'never')
     finish = end.elapsed - base if end.phase == DONE else math.inf
     return Prediction(
-        converged=end.completion == "converged",
+        converged=end.completion == 'converged',
         switchover_s=end.switchover_at - base,
         finish_s=finish,
         downtime_s=end.downtime_s,
@@ -344,7 +319,7 @@ def _dirty_rate(vm: VM, s: _Mutable) -> float:
     return vm.dirty_rate_mibps * (1.0 - s.throttle)
 
 
-def _end_round(vm: VM, policy: CompletionPolicy, s: _Mutable, payload: float, hold: bool):
+def _end_round(vm: VM, policy: CompletionPolicy, s: _Mutable, payload: float):
     dirty = s.dirty
     if policy.auto_converge and s.round > 0:
         if dirty > 0.5 * s.round_size:
@@ -358,18 +333,14 @@ def _end_round(vm: VM, policy: CompletionPolicy, s: _Mutable, payload: float, ho
         else:
             s.high_dirty_rounds = 0
     if dirty <= payload * policy.max_downtime_s + _EPS:
-        if hold:
-            s.phase = HELD
-            s.to_send = 0.0
-            s.dirty = min(vm.dirty_limit_mib, _dirty_rate(vm, s) * policy.hold_sync_s)
-        else:
-            _begin_stopcopy(s, dirty, "converged")
+        # QEMU: threshold = measured bandwidth (the max speed) x downtime limit
+        _begin_stopcopy(s, dirty, 'converged')
         return
-    if s.round + 1 >= policy.max_rounds and not hold and policy.on_stall != "none":
-        if policy.on_stall == "pause":
-            _begin_stopcopy(s, dirty, "pause")
+    if s.round + 1 >= policy.max_rounds and policy.on_stall != 'none':
+        if policy.on_stall == 'pause':
+            _begin_stopcopy(s, dirty, 'pause')
         else:
-            _begin_postcopy(policy, s, dirty, "postcopy")
+            _begin_postcopy(policy, s, dirty, 'postcopy')
         return
     s.new_round(dirty)
 
@@ -421,9 +392,9 @@ class _Mutable:
 
 def _positive(name: str, value: float):
     if not value > 0:
-        raise ValueError(f"{name} must be greater than 0, got {value}")
+        raise ValueError(f'{name} must be greater than 0, got {value}')
 
 
 def _non_negative(name: str, value: float):
     if not value >= 0:
-        raise ValueError(f"{name} must not be negative, got {value}")
+        raise ValueError(f'{name} must not be negative, got {value}')

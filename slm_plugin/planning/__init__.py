@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from stevedore import driver, extension
+from slm_plugin import exception
+from slm_plugin.loader import Loader
 
-from slm_plugin.planning.plan import PlanError
+NAMESPACE = 'slm_plugin.planners'
 
-NAMESPACE = "slm_plugin.planners"
+_PLANNERS = Loader(NAMESPACE, lambda name, known: exception.UnknownStrategy(
+    strategy=name, known=known))
 
 
 def names() -> list[str]:
     """Every installed planner's name."""
-    return sorted(extension.ExtensionManager(NAMESPACE).names())
+    return _PLANNERS.names()
+
+
+def check(name: str) -> None:
+    """Raise UnknownStrategy, naming the choices, unless planner ``name`` is installed."""
+    _PLANNERS.check(name)
 
 
 def get(name: str, **options):
-    """A planner instance by its entry-point name; PlanError names the choices."""
-    known = names()
-    if name not in known:
-        raise PlanError(f"unknown strategy {name!r}; choose one of: {', '.join(known)}")
-    return driver.DriverManager(NAMESPACE, name, invoke_on_load=True,
-                                invoke_kwds=options).driver
+    """A planner instance by its entry-point name; UnknownStrategy names the choices."""
+    return _PLANNERS.load(name, **options)

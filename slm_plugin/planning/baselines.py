@@ -17,11 +17,11 @@ from slm_plugin.scenario.model import Member, Scenario
 
 
 class ParallelPlanner(Planner):
-    name = "parallel"
+    name = 'parallel'
 
 
 class SequentialPlanner(Planner):
-    name = "sequential"
+    name = 'sequential'
 
     def __init__(self):
         super().__init__(window=1)
@@ -31,7 +31,7 @@ class SequentialPlanner(Planner):
 
 
 class BoundedParallelPlanner(Planner):
-    name = "bounded"
+    name = 'bounded'
 
     def __init__(self, window: int = 6):
         super().__init__(window=window)

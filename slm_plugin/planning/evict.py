@@ -10,7 +10,7 @@ post-copy tail that, if the link fails, loses the guest.
 
 from __future__ import annotations
 
-from slm_plugin.execution import cloud as api
+from slm_plugin.control import cloud as api
 from slm_plugin.planning.base import Planner
 from slm_plugin.planning.placement import moving_groups
 from slm_plugin.planning.plan import Decision, View
@@ -18,7 +18,8 @@ from slm_plugin.scenario.model import Member, Scenario
 
 
 class EvictPlanner(Planner):
-    name = "evict"
+    name = 'evict'
+    needs_postcopy = True
 
     def order(self, scenario: Scenario) -> list[list[Member]]:
         members = [m for g in moving_groups(scenario) for m in g.members]
@@ -27,7 +28,7 @@ class EvictPlanner(Planner):
 
     def decide(self, view: View) -> Decision:
         force = tuple(
-            (name, "postcopy") for name, p in view.progress.items()
+            (name, 'postcopy') for name, p in view.progress.items()
             if p.status == api.MIGRATING and p.round >= 1
         )
         return Decision(start=tuple(self.admit(view)), force=force)

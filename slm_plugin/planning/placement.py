@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 
-from slm_plugin.planning.plan import PlanError
+from slm_plugin import exception
 from slm_plugin.scenario.model import Group, Scenario
 
 
@@ -21,10 +21,10 @@ def place(scenario: Scenario) -> dict[str, str]:
     elif req.to_site:
         candidates = [h for h in scenario.hosts if h.site == req.to_site]
     else:
-        raise PlanError("the request names neither a target site nor target hosts")
+        raise exception.PlanError('the request names neither a target site nor target hosts')
     if not candidates:
-        raise PlanError(f"no hosts in target site {req.to_site!r}")
-    free = {h.name: (h.memory_mib if h.memory_mib is not None else float("inf"))
+        raise exception.PlanError(f'no hosts in target site {req.to_site!r}')
+    free = {h.name: (h.memory_mib if h.memory_mib is not None else float('inf'))
             for h in candidates}
     dest: dict[str, str] = {}
     hosts = _Hosts(free)
@@ -32,10 +32,12 @@ def place(scenario: Scenario) -> dict[str, str]:
     for group in sorted(moving_groups(scenario), key=_group_size, reverse=True):
         for m in group.members:
             if req.to_site and sites[m.host] == req.to_site:
-                raise PlanError(f"{group.name}/{m.name} is already in target site {req.to_site}; "
-                                "pick another site or name target hosts")
+                raise exception.PlanError(
+                    f'{group.name}/{m.name} is already in target site {req.to_site}; '
+                    'pick another site or name target hosts')
             if m.host in free:
-                raise PlanError(f"{group.name}/{m.name} is already on target host {m.host}")
+                raise exception.PlanError(
+                    f'{group.name}/{m.name} is already on target host {m.host}')
         dest.update(_place_group(group, hosts))
     return dest
 
@@ -45,10 +47,10 @@ def moving_groups(scenario: Scenario) -> list[Group]:
     groups = [g for g in scenario.groups if not wanted or g.name in wanted]
     missing = set(wanted) - {g.name for g in scenario.groups}
     if missing:
-        raise PlanError(f"unknown server group(s): {', '.join(sorted(missing))}")
+        raise exception.PlanError(f"unknown server group(s): {', '.join(sorted(missing))}")
     for g in groups:
         if not g.members:
-            raise PlanError(f"server group {g.name} has no members")
+            raise exception.PlanError(f'server group {g.name} has no members')
     return groups
 
 
@@ -87,26 +89,27 @@ class _Hosts:
 
 def _place_group(group: Group, hosts: _Hosts) -> dict[str, str]:
     members = sorted(group.members, key=lambda m: (-m.vm.memory_mib, m.name))
-    if group.policy in ("affinity", "soft-affinity"):
+    if group.policy in ('affinity', 'soft-affinity'):
         need = sum(m.vm.memory_mib for m in members)
         host = hosts.take(need)
         if host is not None:
             return {m.name: host for m in members}
-        if group.policy == "affinity":
-            raise PlanError(f"group {group.name} (affinity) needs one host with {need:.0f} MiB "
-                            f"free in the target; the roomiest has {hosts.roomiest():.0f} MiB")
+        if group.policy == 'affinity':
+            raise exception.PlanError(
+                f'group {group.name} (affinity) needs one host with {need:.0f} MiB '
+                f'free in the target; the roomiest has {hosts.roomiest():.0f} MiB')
     out: dict[str, str] = {}
     used: set[str] = set()
     for m in members:
-        avoid = used if group.policy in ("anti-affinity", "soft-anti-affinity") else ()
+        avoid = used if group.policy in ('anti-affinity', 'soft-anti-affinity') else ()
         host = hosts.take(m.vm.memory_mib, avoid)
-        if host is None and group.policy == "soft-anti-affinity":
+        if host is None and group.policy == 'soft-anti-affinity':
             host = hosts.take(m.vm.memory_mib)
         if host is None:
-            why = (f"anti-affinity needs {len(members)} distinct target hosts with room"
-                   if group.policy == "anti-affinity" else "no target host has room")
-            raise PlanError(f"group {group.name}: cannot place {m.name} "
-                            f"({m.vm.memory_mib:.0f} MiB): {why}")
+            why = (f'anti-affinity needs {len(members)} distinct target hosts with room'
+                   if group.policy == 'anti-affinity' else 'no target host has room')
+            raise exception.PlanError(f'group {group.name}: cannot place {m.name} '
+                                      f'({m.vm.memory_mib:.0f} MiB): {why}')
         used.add(host)
         out[m.name] = host
     return out

@@ -5,12 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from slm_plugin.execution.cloud import Progress
+from slm_plugin.control.cloud import Progress
 from slm_plugin.scenario.model import Scenario
-
-
-class PlanError(ValueError):
-    """The request cannot be planned; the message says what is wrong."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,19 +65,19 @@ class Decision:
 
 def format_table(plan: Plan) -> str:
     """The dry-run view of a plan, one row per member."""
-    head = ("member", "group", "source", "destination", "wave", "cap MiB/s", "start s",
-            "switchover s", "downtime ms", "wire MiB", "completion")
+    head = ('member', 'group', 'source', 'destination', 'wave', 'cap MiB/s', 'start s',
+            'switchover s', 'downtime ms', 'wire MiB', 'completion')
     rows = [head]
     for m in plan.members:
         rows.append((
             m.member, m.group, m.source, m.destination, str(m.wave),
-            "-" if m.cap_mibps is None else f"{m.cap_mibps:.1f}",
-            f"{m.predicted_start_s:.1f}", f"{m.predicted_switchover_s:.1f}",
-            f"{m.predicted_downtime_s * 1000:.0f}", f"{m.predicted_wire_mib:.0f}", m.completion,
+            '-' if m.cap_mibps is None else f'{m.cap_mibps:.1f}',
+            f'{m.predicted_start_s:.1f}', f'{m.predicted_switchover_s:.1f}',
+            f'{m.predicted_downtime_s * 1000:.0f}', f'{m.predicted_wire_mib:.0f}', m.completion,
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append(f"strategy {plan.strategy}; lower bound on makespan {plan.lower_bound_s:.1f} s")
-    lines.extend(f"note: {n}" for n in plan.notes)
-    return "\n".join(lines)
+    lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, '  '.join('-' * w for w in widths))
+    lines.append(f'strategy {plan.strategy}; lower bound on makespan {plan.lower_bound_s:.1f} s')
+    lines.extend(f'note: {n}' for n in plan.notes)
+    return '\n'.join(lines)

@@ -17,10 +17,21 @@ thousands of migrations costs microseconds per member. It is re-solved every
 tick from observed progress (remaining bytes, measured dirty rate), which
 corrects wrong estimates the way Pacer does.
 
-Switchover. Members are held: one that converges early keeps iterating at a
-low cap (it only re-sends what it dirties) instead of switching over. When all
-are held, all are released in the same tick, so their switchover instants
-differ only by their stop-and-copy times (milliseconds).
+Hold and release, with the knobs QEMU has. QEMU switches a pre-copy
+migration over by itself once what is dirty fits bandwidth x max downtime;
+it has no state that keeps a converged migration iterating, and Nova
+overwrites the max downtime at every step of its own. The only knob nothing
+overwrites is the max speed. So a member is held *before* it converges: its
+first pass stops ``reserve`` MiB short of the end (bulk caps aim at the
+reserve, not at zero), and then it runs at ``FLOOR_MIBPS``, the least max
+speed libvirt takes, so that its unsent reserve stays far above the
+threshold (a guest that dirties pages only adds to it). When every member of
+the group is held, the group is released in one tick: every cap is re-solved
+so that every member's remaining reserve, and what its guest dirtied since
+its pass began, is sent by one common instant (the same closed form as the
+bulk pass), and re-solved every tick until each one switches over. What the
+hold costs: the dirtied pages of the wait are sent once more, and the group
+ends a few seconds of reserve later than parallel's first member would.
 
 Members that cannot converge. If ``sum D`` reaches a resource's capacity,
 the dirtiest member on it is taken out of the convergence set: it still gets
@@ -39,25 +50,35 @@ so.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from slm_plugin.execution import cloud as api
+from slm_plugin.control import cloud as api
 from slm_plugin.planning.base import Planner, resources
 from slm_plugin.planning.placement import moving_groups
 from slm_plugin.planning.plan import Decision, Plan, View
 from slm_plugin.scenario.model import Member, Scenario
 
-HOLD_MARGIN = 1.25  # a held member's cap over its dirty rate, so it keeps up
-MIN_TAU_S = 0.5  # never plan to finish sooner than this: caps stay finite
+MIN_TAU_S = 0.05  # never plan to finish sooner than this: caps stay finite
 MAX_LAMBDA = 0.6  # dirty rate over spare bandwidth beyond which converging takes too many rounds
-TRICKLE_MIBPS = 1.0  # cap of a member that waits for its turn to converge
+#: The least max speed libvirt takes (MiB/s; 0 means unlimited): a held member's cap
+FLOOR_MIBPS = 1.0
+#: First-pass MiB a member keeps unsent while it waits for its group; at the floor it
+#: lasts RESERVE_MIB / FLOOR_MIBPS seconds of waiting (a quarter of a small guest)
+RESERVE_MIB = 24.0
+#: A member counts as held once its first pass is within this factor of its reserve
+RESERVE_SLACK = 1.1
+#: Throughput under this fraction of the cap: the member is limited by something else
+LIMITED = 0.7
+#: Throughput below this is not taken for a limit (a migration setting up, a stall)
+LIMIT_SEEN_MIBPS = 4.0
 
 
-BULK = "bulk"  # first pass (disk, then memory round 0)
-CONVERGE = "converge"  # later rounds, until the dirty set fits the downtime
-HOLD = "hold"  # converged and kept iterating until the group is released
+BULK = 'bulk'  # first pass (disk, then memory round 0) down to the reserve
+HOLD = 'hold'  # at the floor, the reserve unsent, until the group is released
+RELEASE = 'release'  # released: every member's rest sent by one common instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,50 +91,49 @@ class Flow:
     dirty_mibps: float
     wire_ratio: float
     route: tuple
+    #: the most wire MiB/s it was seen to move when its cap allowed more (a NIC or a
+    #: host slower than the capacities say); inf until seen
+    limit_mibps: float = math.inf
 
 
 def solve(flows: Sequence[Flow], capacity: dict) -> tuple[float, dict[str, float], set[str]]:
-    """Finish of the bulk stage ``tau``, a wire cap per flow, and flows that cannot converge.
+    """Common finish ``tau``, a wire cap per flow, and flows that cannot converge.
 
-    Bulk: caps in proportion to the first-pass bytes left, so that every first
-    pass ends at ``tau``, the earliest the busiest resource allows.
-    Converge: one member at a time gets what its resources have spare, the
-    least dirty first, because a held member costs its dirty rate for as long
-    as it waits and a member converging alone needs the fewest rounds. Others
-    wait at a trickle (their dirty set saturates at the working set; nothing
-    is gained by re-sending it slowly). Pure; O(flows x route length).
+    Bulk and release flows get caps in proportion to what they have left, so
+    that all of them end at ``tau``, the earliest the busiest resource allows
+    (their dirty rates included). Held flows run at the floor and are not
+    part of the common finish. Pure; O(flows x route length).
     """
     forced = _unconvergeable(flows, capacity)
     spare = dict(capacity)
     caps: dict[str, float] = {}
-
-    def take(f: Flow, cap: float) -> None:
-        caps[f.name] = cap
-        for r in f.route:
-            spare[r] -= cap
-
-    bulk = [f for f in flows if f.stage == BULK]
-    converging = [f for f in flows if f.stage == CONVERGE]
     for f in flows:
         if f.stage == HOLD:
-            take(f, f.dirty_mibps * f.wire_ratio)
-            caps[f.name] = max(HOLD_MARGIN * f.dirty_mibps * f.wire_ratio, TRICKLE_MIBPS)
-    if bulk:
-        for f in converging:
-            take(f, TRICKLE_MIBPS)
-        load: Counter = Counter()
-        for f in bulk:
+            caps[f.name] = FLOOR_MIBPS
             for r in f.route:
-                load[r] += f.remaining_mib * f.wire_ratio
-        tau = max([MIN_TAU_S] + [load[r] / max(spare[r], 1e-6) for r in load])
-        for f in bulk:
-            # never 0: a pass that just ended still has pages to re-send
-            caps[f.name] = max(f.remaining_mib * f.wire_ratio / tau, TRICKLE_MIBPS)
-        return tau, caps, forced
-    order = sorted(converging, key=lambda f: (f.name in forced, f.dirty_mibps, f.name))
-    for f in order:
-        take(f, max(min(spare[r] for r in f.route), TRICKLE_MIBPS))
-    return MIN_TAU_S, caps, forced
+                spare[r] -= FLOOR_MIBPS
+    moving = [f for f in flows if f.stage != HOLD]
+    load: Counter = Counter()
+    dirt: Counter = Counter()
+    def resent(f: Flow) -> float:
+        # a released member re-sends what its guest dirties until its last pass; a
+        # first pass sends each page once (what it dirties waits for the release)
+        if f.stage != RELEASE or f.name in forced:
+            return 0.0
+        return f.dirty_mibps * f.wire_ratio
+
+    for f in moving:
+        for r in f.route:
+            load[r] += f.remaining_mib * f.wire_ratio
+            dirt[r] += resent(f)
+    tau = max([MIN_TAU_S] + [load[r] / max(spare[r] - dirt[r], 1e-6) for r in load]
+              + [f.remaining_mib * f.wire_ratio / max(f.limit_mibps - resent(f), 1e-6)
+                 for f in moving if math.isfinite(f.limit_mibps)])
+    for f in moving:
+        dirty = resent(f)
+        # never below the floor: libvirt takes no less (0 would lift the cap)
+        caps[f.name] = max(f.remaining_mib * f.wire_ratio / tau + dirty, FLOOR_MIBPS)
+    return tau, caps, forced
 
 
 def _unconvergeable(flows: Sequence[Flow], capacity: dict) -> set[str]:
@@ -136,14 +156,41 @@ def _unconvergeable(flows: Sequence[Flow], capacity: dict) -> set[str]:
     return forced
 
 
+@dataclass
+class _Run:
+    """What the planner learns while one plan runs, kept across its ticks (a new plan, or
+    an engine that takes the job over, starts afresh and holds and releases again from
+    what it sees)."""
+
+    plan: Plan
+    released: set[int] = field(default_factory=set)  # waves released
+    forced: set[str] = field(default_factory=set)  # members told to complete by post-copy
+    limits: dict[str, float] = field(default_factory=dict)  # MiB/s seen at most
+    caps_sent: dict[str, tuple] = field(default_factory=dict)  # the caps of the last two ticks
+    #: wave -> (instant of its release, predicted seconds from it to every switchover)
+    releases: dict[int, tuple[float, float]] = field(default_factory=dict)
+
+
 class SynchronizedPlanner(Planner):
-    name = "synchronized"
-    uses_hold = True
+    name = 'synchronized'
+    synchronizes = True
     postcopy_switchover = False
 
     def __init__(self, window: int | None = None):
         super().__init__(window=window)
         self._wave_cache = None
+        self._run: _Run | None = None
+
+    @property
+    def releases(self) -> dict[int, tuple[float, float]]:
+        """The model of each release of the current run: wave -> (its instant, predicted
+        seconds from it to every switchover)."""
+        return {} if self._run is None else self._run.releases
+
+    def _run_of(self, view: View) -> _Run:
+        if self._run is None or self._run.plan is not view.plan:
+            self._run = _Run(view.plan)
+        return self._run
 
     def order(self, scenario: Scenario) -> list[list[Member]]:
         groups = sorted(
@@ -170,8 +217,8 @@ class SynchronizedPlanner(Planner):
             together = max(rows[i].predicted_switchover_s for i in idx)
             for i in idx:
                 completion = rows[i].completion
-                if completion not in ("converged",):
-                    completion = f"forced-{stall}"
+                if completion not in ('converged',):
+                    completion = f'forced-{stall}'
                 rows[i] = dataclasses.replace(
                     rows[i], predicted_switchover_s=together, completion=completion
                 )
@@ -180,7 +227,20 @@ class SynchronizedPlanner(Planner):
     def notes(self, scenario: Scenario, dest: dict[str, str]) -> list[str]:
         out = []
         limit = scenario.limits.max_concurrent_per_host
+        mode = _stall_mode(scenario)
         for g in moving_groups(scenario):
+            capacity, routes = resources(scenario, g.members, dest)
+            flows = [_flow(m, RELEASE, 0.0, _dirty(m), r)
+                     for m, r in zip(g.members, routes, strict=True)]
+            forced = sorted(_unconvergeable(flows, capacity))
+            if forced and not self.postcopy_switchover:
+                how = ('by post-copy when the group is released' if mode == 'postcopy' else
+                       'on its own, uncapped, when it converges, not in step with the group '
+                       '(pausing it would exceed the allowed downtime)')
+                out.append(f"group {g.name}: {', '.join(forced)}: dirties memory too fast to "
+                           f'converge together with the others on the bandwidth they share '
+                           f'({sum(_dirty(m) for m in g.members):.0f} MiB/s dirtied in the '
+                           f'group); completes {how}')
             per_host = Counter(m.host for m in g.members)
             crowded = [h for h, n in per_host.items() if n > limit]
             if crowded:
@@ -214,7 +274,7 @@ class SynchronizedPlanner(Planner):
         for mp in view.plan.members:
             waves.setdefault(mp.wave, []).append(mp.member)
             res = used.setdefault(mp.wave, set())
-            res.update({(mp.source, "out"), (mp.destination, "in")})
+            res.update({(mp.source, 'out'), (mp.destination, 'in')})
             a, b = hosts[mp.source], hosts[mp.destination]
             if a != b:
                 res.add(tuple(sorted((a, b))))
@@ -243,65 +303,128 @@ class SynchronizedPlanner(Planner):
         start = self.admit(view, cap_of=lambda mp: mp.cap_mibps)
         starting = {s[0] for s in start}
         caps: dict[str, float | None] = {}
-        hold: dict[str, bool] = {}
         force: list[tuple[str, str]] = []
         notes: list[str] = []
         mode = _stall_mode(scenario)
-        for wave in by_wave.values():
+        run = self._run_of(view)
+        released = run.released
+        for w, wave in by_wave.items():
             live = [mp for mp in wave
                     if mp.member in view.progress
-                    and view.progress[mp.member].status in (api.MIGRATING, api.HELD)]
+                    and view.progress[mp.member].status == api.MIGRATING]
             if not live:
                 continue
+            unstarted = [mp for mp in wave
+                         if mp.member not in view.progress and mp.member not in starting]
+            stages = {mp.member: _stage(members[mp.member], view.progress[mp.member])
+                      for mp in live}
+            if w not in released:
+                ready = all(st == HOLD for st in stages.values())
+                blocked = unstarted and not start and ready
+                if ready and (not unstarted or blocked):
+                    if blocked:
+                        notes.append(f'wave {w}: host limits keep {len(unstarted)} member(s) '
+                                     'waiting; releasing the others')
+                    released.add(w)
             flows = []
             for mp in live:
                 p = view.progress[mp.member]
                 m = members[mp.member]
-                flows.append(_flow(m, _stage(p), p.disk_remaining_mib + p.memory_remaining_mib,
-                                   _observed_dirty(m, p), route_of[mp.member]))
-            _, wave_caps, forced = solve(flows, capacity)
+                dirty = _observed_dirty(m, p)
+                if w in released:
+                    stage, left = RELEASE, _left_to_send(m, p, dirty, view.now)
+                elif stages[mp.member] == HOLD:
+                    stage, left = HOLD, 0.0
+                else:
+                    stage, left = BULK, max(0.0, _pass_left(m, p) - _reserve(m))
+                flows.append(_flow(m, stage, left, dirty, route_of[mp.member],
+                                   _limit(run, mp.member, p)))
+            tau, wave_caps, forced = solve(flows, capacity)
             caps.update(wave_caps)
-            unstarted = [mp for mp in wave
-                         if mp.member not in view.progress and mp.member not in starting]
-            if self.postcopy_switchover:
-                forced = {mp.member for mp in live}  # all switch over by post-copy
-            ready = all(
-                view.progress[mp.member].status == api.HELD
-                or (mp.member in forced and view.progress[mp.member].round >= 1)
-                for mp in live
-            )
-            blocked = unstarted and not start and ready
-            if ready and (not unstarted or blocked):
-                if blocked:
-                    notes.append(f"wave {wave[0].wave}: host limits keep "
-                                 f"{len(unstarted)} member(s) waiting; releasing the others")
+            if w in released and w not in run.releases:
+                # the model of the release: every member switches over ``tau`` from now
+                run.releases[w] = (view.now, tau)
+            if mode == 'pause' and forced:
+                # pausing one that cannot converge would cost far more than the
+                # allowed downtime: it converges on its own, uncapped, as in parallel
+                # (within what the job's bandwidth budget leaves, if it has one)
+                budget = view.scenario.limits.max_bandwidth_mibps
+                if budget is None:
+                    caps.update(dict.fromkeys(forced))
+                else:
+                    rest = budget - sum(c for n, c in caps.items() if n not in forced and c)
+                    caps.update(dict.fromkeys(forced, max(FLOOR_MIBPS, rest / len(forced))))
+            if w in released:
                 for mp in live:
-                    if self.postcopy_switchover:
-                        force.append((mp.member, "postcopy"))  # held or not: resume now
+                    if mp.member in run.forced:
                         continue
-                    hold[mp.member] = False
-                    if mp.member in forced and view.progress[mp.member].status != api.HELD:
+                    if self.postcopy_switchover:
+                        force.append((mp.member, 'postcopy'))  # resume now, pull the rest
+                    elif mp.member in forced and mode == 'postcopy':
                         force.append((mp.member, mode))
-            else:
-                for mp in live:
-                    hold[mp.member] = True
-        for name, _, _ in start:
-            hold[name] = True
+                    else:
+                        continue
+                    run.forced.add(mp.member)
         for name, p in view.progress.items():
             if p.status == api.SWITCHED_OVER:
                 caps[name] = None  # a post-copy tail: the guest waits for its pages
-        return Decision(start=tuple(start), caps=caps, hold=hold, force=tuple(force),
-                        notes=tuple(notes))
+        for name, cap in caps.items():
+            run.caps_sent[name] = (*run.caps_sent.get(name, ())[-1:], cap)
+        return Decision(start=tuple(start), caps=caps, force=tuple(force), notes=tuple(notes))
 
 
-def _flow(m: Member, stage: str, remaining: float, dirty: float, route) -> Flow:
-    return Flow(m.name, stage, remaining, dirty, m.vm.wire_ratio, tuple(route))
+def _limit(run: _Run, name: str, p: api.Progress) -> float:
+    """What the member was seen to move at most while its cap allowed far more: the
+    common finish is paced to it, so that a member slower than the capacities say does
+    not leave the others to overshoot their reserves. Learnt per run."""
+    # the caps of the last two ticks: a throughput is measured over the interval before
+    # it is read, under the cap sent one tick earlier (or the one before)
+    caps = [c for c in run.caps_sent.get(name, ()) if c is not None]
+    if (len(caps) == 2 and LIMIT_SEEN_MIBPS < p.throughput_mibps < LIMITED * min(caps)
+            and p.round >= 0):
+        run.limits[name] = max(run.limits.get(name, 0.0), p.throughput_mibps)
+    return run.limits.get(name, math.inf)
 
 
-def _stage(p: api.Progress) -> str:
-    if p.status == api.HELD:
+def _pass_left(m: Member, p: api.Progress) -> float:
+    """What is left of the first pass; all of it while the cloud has reported nothing."""
+    if p.wire_mib <= 0 and p.disk_remaining_mib + p.memory_remaining_mib <= 0:
+        return m.vm.memory_mib + m.vm.disk_mib
+    return p.disk_remaining_mib + p.memory_remaining_mib
+
+
+def _reserve(m: Member) -> float:
+    """The first-pass MiB a member keeps unsent while its group is not ready."""
+    return min(RESERVE_MIB, m.vm.memory_mib / 4)
+
+
+def _stage(m: Member, p: api.Progress) -> str:
+    """Bulk until the first pass is down to the reserve; held from then on (a pass
+    that ended anyway, its reserve run out, waits in later rounds at the floor)."""
+    if p.round >= 1:
         return HOLD
-    return BULK if p.round < 1 else CONVERGE
+    # (nothing sent yet: a cloud that has not reported the pass reads 0 left of it)
+    if (p.round == 0 and p.wire_mib > 0
+            and p.memory_remaining_mib <= _reserve(m) * RESERVE_SLACK):
+        return HOLD
+    return BULK
+
+
+def _left_to_send(m: Member, p: api.Progress, dirty: float, now: float) -> float:
+    """What a released member still has to send before its last pass: the rest of the
+    current pass and what its guest dirtied since the pass began (at most its working
+    set); the dirtying to come is in the solver's dirty rate."""
+    since = 0.0 if p.round_started_at is None else max(0.0, now - p.round_started_at)
+    dirtied = min(m.vm.dirty_limit_mib, dirty * since)
+    if p.round < 0:
+        return p.disk_remaining_mib + m.vm.memory_mib
+    return min(p.memory_remaining_mib + dirtied,
+               max(m.vm.dirty_limit_mib, p.memory_remaining_mib))
+
+
+def _flow(m: Member, stage: str, remaining: float, dirty: float, route,
+          limit: float = math.inf) -> Flow:
+    return Flow(m.name, stage, remaining, dirty, m.vm.wire_ratio, tuple(route), limit)
 
 
 def _dirty(m: Member) -> float:
@@ -317,8 +440,10 @@ def _observed_dirty(m: Member, p: api.Progress) -> float:
 
 
 def _stall_mode(scenario: Scenario) -> str:
+    if not scenario.limits.allow_postcopy:
+        return 'pause'  # which synchronized never does beyond the allowed downtime
     on_stall = scenario.limits.policy.on_stall
-    return on_stall if on_stall in ("pause", "postcopy") else "postcopy"
+    return on_stall if on_stall in ('pause', 'postcopy') else 'postcopy'
 
 
 class SynchronizedPostcopyPlanner(SynchronizedPlanner):
@@ -332,5 +457,6 @@ class SynchronizedPostcopyPlanner(SynchronizedPlanner):
     the tail loses them. For operators who already allow post-copy.
     """
 
-    name = "synchronized-postcopy"
+    name = 'synchronized-postcopy'
     postcopy_switchover = True
+    needs_postcopy = True

@@ -2,4 +2,4 @@
 
 from slm_plugin.report.timeline import build_figure, format_comparison, write_timeline
 
-__all__ = ["build_figure", "format_comparison", "write_timeline"]
+__all__ = ['build_figure', 'format_comparison', 'write_timeline']

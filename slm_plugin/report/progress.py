@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 
-from slm_plugin.execution import cloud as api
+from slm_plugin.control import cloud as api
 from slm_plugin.scenario.model import Scenario
 
 BAR = 24
@@ -27,7 +27,7 @@ class ProgressView:
         self.speed = speed
         self.every_s = every_s
         self._drawn = 0
-        self._last_print = -float("inf")
+        self._last_print = -float('inf')
         self._status: dict[str, str] = {}
         self._wall0 = time.monotonic()
 
@@ -60,25 +60,25 @@ class ProgressView:
         else:
             done = 0.97
         filled = int(round(BAR * max(0.0, min(1.0, done))))
-        where = f"round {p.round}" if p.round >= 0 else "disk copy"
-        extra = (f"{where:9} {p.throughput_mibps:7.1f} MiB/s" if p.status in (
+        where = f'round {p.round}' if p.round >= 0 else 'disk copy'
+        extra = (f'{where:9} {p.throughput_mibps:7.1f} MiB/s' if p.status in (
             api.MIGRATING, api.HELD) else
-            f"switched over at {p.switchover_at:.1f} s" if p.switchover_at is not None else "")
+            f'switched over at {p.switchover_at:.1f} s' if p.switchover_at is not None else '')
         return f"  {name:14} {p.status:14} [{'#' * filled}{'.' * (BAR - filled)}] {extra}"
 
     def _group_line(self, now: float, progress) -> str:
         resumed = [p.switchover_at for p in progress.values() if p.switchover_at is not None]
         held = sum(1 for p in progress.values() if p.status == api.HELD)
         split = (max(resumed) - min(resumed)) if resumed else 0.0
-        return (f"t={now:7.1f} s  {len(progress)}/{len(self.members)} started, {held} held, "
-                f"{len(resumed)} switched over, split so far {split:.2f} s")
+        return (f't={now:7.1f} s  {len(progress)}/{len(self.members)} started, {held} held, '
+                f'{len(resumed)} switched over, split so far {split:.2f} s')
 
     def _redraw(self, now: float, progress) -> None:
         lines = [self._group_line(now, progress)]
         lines += [self._line(n, progress.get(n)) for n in self.members]
         if self._drawn:
-            self.stream.write(f"\x1b[{self._drawn}F")
-        self.stream.write("".join(f"{line}\x1b[K\n" for line in lines))
+            self.stream.write(f'\x1b[{self._drawn}F')
+        self.stream.write(''.join(f'{line}\x1b[K\n' for line in lines))
         self.stream.flush()
         self._drawn = len(lines)
 
@@ -87,8 +87,8 @@ class ProgressView:
             p = progress.get(name)
             if p is not None and self._status.get(name) != p.status:
                 self._status[name] = p.status
-                self.stream.write(self._line(name, p).rstrip() + f"   (t={now:.1f} s)\n")
+                self.stream.write(self._line(name, p).rstrip() + f'   (t={now:.1f} s)\n')
         if force or now - self._last_print >= self.every_s:
             self._last_print = now
-            self.stream.write(self._group_line(now, progress) + "\n")
+            self.stream.write(self._group_line(now, progress) + '\n')
         self.stream.flush()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from slm_plugin.model import VM, CompletionPolicy
 
-GROUP_POLICIES = ("anti-affinity", "affinity", "soft-anti-affinity", "soft-affinity", "none")
+GROUP_POLICIES = ('anti-affinity', 'affinity', 'soft-anti-affinity', 'soft-affinity', 'none')
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,7 @@ class Link:
 
     @property
     def name(self) -> str:
-        return f"{self.a}<->{self.b}"
+        return f'{self.a}<->{self.b}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +48,7 @@ class Member:
 class Group:
     name: str
     members: tuple[Member, ...]
-    policy: str = "none"
+    policy: str = 'none'
     # MiB/s exchanged between two members; pays the WAN while they are split
     traffic: tuple[tuple[str, str, float], ...] = ()
 
@@ -67,6 +67,42 @@ class Limits:
     max_concurrent_per_host: int = 2
     max_concurrent_per_link: int | None = None
     policy: CompletionPolicy = field(default_factory=CompletionPolicy)
+    #: the job's bandwidth budget: its migrations' caps together never exceed it
+    max_bandwidth_mibps: float | None = None
+    #: whether a member may switch over by post-copy (a guest then depends on both hosts
+    #: until its last page has arrived: a network failure in that window loses it)
+    allow_postcopy: bool = True
+
+
+class Note(str):
+    """A note for the operator: its text, and a ``code`` that code filters by.
+
+    A Note is a ``str`` (stored, shown and compared as its text), so plans,
+    events and the API carry it unchanged; the code is for the code that adds
+    or replaces notes (``DIRTY_RATES_ASSUMED`` is replaced by what the agents
+    measured), never matched by its wording.
+    """
+
+    __slots__ = ('code',)
+
+    def __new__(cls, code: str, text: str):
+        note = super().__new__(cls, text)
+        note.code = code
+        return note
+
+    def __reduce__(self):
+        return (Note, (self.code, str(self)))
+
+
+def note_code(note: str) -> str | None:
+    """The code of a note, or None for plain text."""
+    return getattr(note, 'code', None)
+
+
+# the codes of the notes the status monitor writes
+DIRTY_RATES_ASSUMED = 'dirty_rates_assumed'
+BANDWIDTHS_CONFIGURED = 'bandwidths_configured'
+HOST_CAPACITY_UNCHECKED = 'host_capacity_unchecked'
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +113,7 @@ class Scenario:
     groups: tuple[Group, ...]
     request: Request
     limits: Limits = field(default_factory=Limits)
-    description: str = ""
+    description: str = ''
     # what the status monitor could not measure and assumed instead; plans repeat it
     notes: tuple[str, ...] = ()
 

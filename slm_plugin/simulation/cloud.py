@@ -2,11 +2,14 @@
 
 Event-driven: between events every migration's rate is constant, so each one
 is advanced exactly by the pre-copy model. Events are the instants a
-migration's bandwidth demand changes (it finishes or becomes held) and the
-calls of whoever drives it (start, caps, hold, force-complete, abort). Rates
-are the max-min fair share of host NICs and inter-site links under each
-migration's cap. Migrations are advanced lazily, only when their rate changes
-or someone reads them, so a control tick costs little when little changes.
+migration's bandwidth demand changes (a phase ends, it finishes) and the
+calls of whoever drives it (start, caps, max downtime, force-complete, abort).
+Rates are the max-min fair share of host NICs and inter-site links under each
+migration's cap; a stop-and-copy is not capped (QEMU lifts the max speed when
+it completes). As in QEMU, a migration switches over by itself as soon as a
+round converges: nothing here holds one that the real knobs would not.
+Migrations are advanced lazily, only when their rate changes or someone reads
+them, so a control tick costs little when little changes.
 
 Time is simulated: an hour of migrations runs in milliseconds. Given the same
 seed and the same calls, the result is the same.
@@ -20,11 +23,15 @@ import math
 import random
 from dataclasses import dataclass
 
-from slm_plugin import model
-from slm_plugin.execution import cloud as api
+from slm_plugin import exception, model
+from slm_plugin.control import cloud as api
 from slm_plugin.model import precopy
+from slm_plugin.model.fairshare import max_min_share
 from slm_plugin.scenario.model import Member, Scenario
-from slm_plugin.simulation.fairshare import max_min_share
+
+#: The max downtime the agent sets to hold a migration on libvirt (1 ms, the least
+#: libvirt takes; 0 would not hold, see doc/source/admin/model.rst)
+HOLD_DOWNTIME_S = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,19 +54,19 @@ class MemberResult:
 
 class _Migration:
     __slots__ = (
-        "member", "vm", "dest", "route", "crosses_wan", "cap", "held", "state", "t", "rate",
-        "version", "started_at", "status", "history",
+        'member', 'vm', 'dest', 'route', 'crosses_wan', 'cap', 'policy', 'state', 't', 'rate',
+        'version', 'started_at', 'status', 'history',
     )
 
     def __init__(self, member: Member, vm: model.VM, dest: str, route: tuple, wan: bool,
-                 cap: float | None, now: float):
+                 cap: float | None, now: float, policy: model.CompletionPolicy):
         self.member = member
         self.vm = vm
         self.dest = dest
         self.route = route
         self.crosses_wan = wan
         self.cap = cap
-        self.held = False
+        self.policy = policy
         self.state = model.start(vm)
         self.t = now
         self.rate = 0.0
@@ -69,8 +76,8 @@ class _Migration:
         self.history: list[tuple[float, float]] = []
 
 
-class SimulatedCloud:
-    """Implements :class:`slm_plugin.execution.cloud.Cloud` over a scenario."""
+class SimulatedCloud(api.Cloud):
+    """Implements :class:`slm_plugin.control.cloud.Cloud` over a scenario."""
 
     def __init__(self, scenario: Scenario, seed: int = 0, dirty_noise: float = 0.0):
         """``dirty_noise`` perturbs each guest's true dirty rate (relative standard
@@ -91,8 +98,8 @@ class SimulatedCloud:
             )
         self._capacity: dict[object, float] = {}
         for h in scenario.hosts:
-            self._capacity[(h.name, "out")] = h.nic_mibps
-            self._capacity[(h.name, "in")] = h.nic_mibps
+            self._capacity[(h.name, 'out')] = h.nic_mibps
+            self._capacity[(h.name, 'in')] = h.nic_mibps
         for link in scenario.links:
             self._capacity[link.name] = link.capacity_mibps
         self._site = {h.name: h.site for h in scenario.hosts}
@@ -115,25 +122,25 @@ class SimulatedCloud:
     def start(self, member: str, destination: str, cap_mibps: float | None) -> None:
         m = self._member(member)
         if member in self._active:
-            raise api.CloudError(f"{member} is already migrating")
+            raise exception.CloudError(f'{member} is already migrating')
         before = self._migs.get(member)
         if before is not None and before.status in api.RESUMED:
-            raise api.CloudError(f"{member} already migrated to {before.dest}")
+            raise exception.CloudError(f'{member} already migrated to {before.dest}')
         if destination not in self._hosts:
-            raise api.CloudError(f"{member}: destination host {destination!r} does not exist")
+            raise exception.CloudError(f'{member}: destination host {destination!r} does not exist')
         if destination == m.host:
-            raise api.CloudError(f"{member} is already on {destination}")
+            raise exception.CloudError(f'{member} is already on {destination}')
         src_site = self._hosts[m.host].site
         dst_site = self._hosts[destination].site
-        route: tuple = ((m.host, "out"), (destination, "in"))
+        route: tuple = ((m.host, 'out'), (destination, 'in'))
         wan = src_site != dst_site
         if wan:
             link = self.scenario.link_between(src_site, dst_site)
             if link is None:
-                raise api.CloudError(f"no link between {src_site} and {dst_site}")
+                raise exception.CloudError(f'no link between {src_site} and {dst_site}')
             route += (link.name,)
         mig = _Migration(m, self._true_vm[member], destination, route, wan,
-                         _cap(cap_mibps), self._now)
+                         _cap(cap_mibps), self._now, self.policy)
         self._migs[member] = mig
         self._active[member] = mig
         self._dirty = True
@@ -146,24 +153,24 @@ class SimulatedCloud:
             self._touch(mig)
 
     def hold(self, member: str, held: bool) -> None:
+        """What the agent's hold is on libvirt: the max downtime set to
+        ``HOLD_DOWNTIME_S`` (and back to the policy's). It holds only while the
+        guest dirties more than bandwidth x 1 ms between syncs."""
         mig = self._running(member)
-        if mig.held == held:
+        downtime = HOLD_DOWNTIME_S if held else self.policy.max_downtime_s
+        if mig.policy.max_downtime_s == downtime:
             return
         self._sync(mig)
-        mig.held = held
-        if not held and mig.state.phase == precopy.HELD:
-            mig.state = model.release(mig.vm, self.policy, mig.state)
-            mig.status = api.MIGRATING
+        mig.policy = dataclasses.replace(mig.policy, max_downtime_s=downtime)
         self._touch(mig)
 
     def force_complete(self, member: str, mode: str) -> None:
         mig = self._running(member)
         self._sync(mig)
         try:
-            mig.state = model.force_complete(mig.vm, self.policy, mig.state, mode)
+            mig.state = model.force_complete(mig.vm, mig.policy, mig.state, mode)
         except ValueError as exc:
-            raise api.CloudError(f"{member}: {exc}") from exc
-        mig.held = False
+            raise exception.CloudError(f'{member}: {exc}') from exc
         self._settle(mig)
         self._touch(mig)
 
@@ -171,12 +178,13 @@ class SimulatedCloud:
         mig = self._running(member)
         self._sync(mig)
         if mig.state.switched_over:
-            raise api.CloudError(f"{member} already runs at the destination; too late to abort")
+            raise exception.CloudError(
+                f'{member} already runs at the destination; too late to abort')
         mig.status = api.ABORTED
         del self._active[member]
         self._dirty = True
 
-    def progress(self) -> dict[str, api.Progress]:
+    def progress(self, members=None) -> dict[str, api.Progress]:
         for mig in self._active.values():
             self._sync(mig)
         return {name: self._progress(mig) for name, mig in self._migs.items()}
@@ -201,7 +209,7 @@ class SimulatedCloud:
             before = (mig.state.phase, mig.state.switched_over)
             self._sync(mig)
             after = (mig.state.phase, mig.state.switched_over)
-            if after[0] in (precopy.DONE, precopy.HELD) or after[1] != before[1]:
+            if after[0] != before[0] or after[1] != before[1]:
                 self._touch(mig)  # its demand or its site changed: shares change
             elif mig.member.name in self._active:
                 self._seq += 1
@@ -244,13 +252,13 @@ class SimulatedCloud:
         try:
             return self._members[name]
         except KeyError:
-            raise api.CloudError(f"unknown server {name!r}") from None
+            raise exception.CloudError(f'unknown server {name!r}') from None
 
     def _running(self, name: str) -> _Migration:
         self._member(name)
         mig = self._active.get(name)
         if mig is None:
-            raise api.CloudError(f"{name} has no migration in progress")
+            raise exception.CloudError(f'{name} has no migration in progress')
         return mig
 
     def _stale(self, event) -> bool:
@@ -259,9 +267,9 @@ class SimulatedCloud:
         return mig is None or mig.version != version
 
     def _sync(self, mig: _Migration) -> None:
-        if mig.t < self._now and mig.status in (api.MIGRATING, api.HELD, api.SWITCHED_OVER):
-            mig.state = model.advance(mig.vm, self.policy, mig.state, mig.rate,
-                                      self._now - mig.t, hold=mig.held)
+        if mig.t < self._now and mig.status in (api.MIGRATING, api.SWITCHED_OVER):
+            mig.state = model.advance(mig.vm, mig.policy, mig.state, mig.rate,
+                                      self._now - mig.t)
             self._settle(mig)
         mig.t = self._now
 
@@ -272,8 +280,6 @@ class SimulatedCloud:
             self._active.pop(mig.member.name, None)
         elif phase == precopy.POSTCOPY:
             mig.status = api.SWITCHED_OVER
-        elif phase == precopy.HELD:
-            mig.status = api.HELD
         else:
             mig.status = api.MIGRATING
 
@@ -291,11 +297,11 @@ class SimulatedCloud:
         elif st.phase == precopy.MEMORY:
             wait = st.to_send / payload if payload > 0 else None
         elif st.phase in (precopy.STOPCOPY, precopy.POSTCOPY):
-            end = model.advance(mig.vm, self.policy, st, mig.rate, math.inf, hold=mig.held)
+            end = model.advance(mig.vm, mig.policy, st, mig.rate, math.inf)
             wait = end.elapsed - st.elapsed if end.phase == precopy.DONE else None
             if st.switchover_at is not None and st.switchover_at > st.elapsed:
                 wait = st.switchover_at - st.elapsed  # the guest moves before the tail ends
-        else:  # HELD: changes only when someone acts on it
+        else:
             wait = None
         if wait is not None:
             heapq.heappush(self._events,
@@ -307,9 +313,8 @@ class SimulatedCloud:
         self._dirty = True
 
     def _demand(self, mig: _Migration) -> float:
-        if mig.state.phase == precopy.HELD:
-            resend = mig.vm.dirty_rate_mibps * (1 - mig.state.throttle) * mig.vm.wire_ratio
-            return min(mig.cap, resend)
+        if mig.state.phase == precopy.STOPCOPY:
+            return math.inf  # QEMU completes at full speed, whatever the max speed
         return mig.cap
 
     def _reassign(self) -> None:
@@ -329,7 +334,7 @@ class SimulatedCloud:
             if rate == mig.rate and mig.version:
                 continue
             self._sync(mig)
-            if mig.status not in (api.MIGRATING, api.HELD, api.SWITCHED_OVER):
+            if mig.status not in (api.MIGRATING, api.SWITCHED_OVER):
                 continue
             mig.rate = rate
             mig.history.append((self._now, rate))
@@ -382,12 +387,11 @@ class SimulatedCloud:
             disk_remaining_mib=st.to_send if st.phase == precopy.DISK else 0.0,
             memory_remaining_mib=(
                 mig.vm.memory_mib if st.phase == precopy.DISK
-                else st.dirty if st.phase == precopy.HELD
                 else st.to_send
             ),
             round=-1 if st.phase == precopy.DISK else st.round,
             wire_mib=st.wire_mib,
-            throughput_mibps=mig.rate if mig.status in (api.MIGRATING, api.HELD) else 0.0,
+            throughput_mibps=mig.rate if mig.status == api.MIGRATING else 0.0,
             dirty_rate_mibps=mig.vm.dirty_rate_mibps * (1 - st.throttle),
             started_at=mig.started_at,
             round_started_at=mig.started_at + st.rounds[-1][0] if st.rounds else None,
@@ -401,6 +405,6 @@ def _cap(cap: float | None) -> float:
     if cap is None:
         return math.inf
     if cap < 0 or math.isnan(cap):
-        raise api.CloudError(f"a bandwidth cap must be a positive number of MiB/s, got {cap}")
+        raise exception.CloudError(f'a bandwidth cap must be a positive number of MiB/s, got {cap}')
     return float(cap)
 

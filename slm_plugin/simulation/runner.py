@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 
 from slm_plugin import planning
-from slm_plugin.execution.loop import ControlLoop, Outcome
+from slm_plugin.control.loop import ControlLoop, Outcome
 from slm_plugin.planning.plan import Plan
 from slm_plugin.scenario.model import Scenario
 from slm_plugin.simulation.cloud import MemberResult, SimulatedCloud
@@ -33,9 +34,9 @@ class Run:
 
 def simulate(scenario: Scenario, strategy: str, tick_s: float = 1.0, seed: int = 0,
              dirty_noise: float = 0.0, observer=None, deadline_s: float = 7 * 86400.0,
-             plan: Plan | None = None) -> Run:
+             plan: Plan | None = None, planner=None) -> Run:
     """Plan (unless given the plan) and run one strategy in a fresh simulated cloud."""
-    planner = planning.get(strategy)
+    planner = planner or planning.get(strategy)
     plan = plan or planner.plan(scenario)
     cloud = SimulatedCloud(scenario, seed=seed, dirty_noise=dirty_noise)
     loop = ControlLoop(cloud, scenario, planner, plan, tick_s=tick_s, deadline_s=deadline_s,
@@ -46,14 +47,18 @@ def simulate(scenario: Scenario, strategy: str, tick_s: float = 1.0, seed: int =
                tuple(group_metrics(scenario, results, cloud.split_traffic_mib)))
 
 
-def forecast(scenario: Scenario, strategy: str, tick_s: float = 1.0) -> Plan:
-    """The strategy's plan with its figures predicted by simulating it.
+def forecast(scenario: Scenario, plan: Plan, planner=None, tick_s: float = 1.0) -> Plan:
+    """``plan`` with its figures predicted by simulating it.
 
     The simulation runs on the scenario's own estimates (no noise), with the
-    same planner and control loop that will run for real, so the prediction
-    includes re-planning, holds and the release, which no closed form does.
+    same plan, planner and control loop that will run for real, so the
+    prediction includes re-planning, holds and the release, which no closed
+    form does.
     """
-    run = simulate(scenario, strategy, tick_s=tick_s)
+    # a copy: what a planner learns while it runs (waves released, links measured)
+    # belongs to one run, and the real one comes after this
+    planner = copy.deepcopy(planner) if planner is not None else None
+    run = simulate(scenario, plan.strategy, tick_s=tick_s, plan=plan, planner=planner)
     by_name = {r.member: r for r in run.results}
     rows = []
     for m in run.plan.members:

@@ -13,16 +13,16 @@ import pytest
 from tests.e2e import harness
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope='session')
 def e2e_ready():
     reason = harness.missing()
     if reason:
-        pytest.fail(f"cannot run the real-QEMU tests: {reason}", pytrace=False)
+        pytest.fail(f'cannot run the real-QEMU tests: {reason}', pytrace=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def testbed(e2e_ready, tmp_path_factory):
-    base = tmp_path_factory.mktemp("hosts", numbered=True)
+    base = tmp_path_factory.mktemp('hosts', numbered=True)
     bed = harness.Testbed(base)
     bed.start()
     try:

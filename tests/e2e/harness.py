@@ -23,18 +23,18 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parents[2]
-E2E_DIR = Path(os.environ.get("SLM_E2E_DIR", ROOT / ".cache" / "e2e"))
-SETUP = ROOT / "tools" / "e2e-setup.sh"
+E2E_DIR = Path(os.environ.get('SLM_E2E_DIR', ROOT / '.cache' / 'e2e'))
+SETUP = ROOT / 'tools' / 'e2e-setup.sh'
 
 PRIVATE = {  # host-private directory -> where libvirtd expects it
-    "etc": "/etc/libvirt",
-    "run": "/run/libvirt",
-    "lib": "/var/lib/libvirt",
-    "log": "/var/log/libvirt",
-    "cache": "/var/cache/libvirt",
+    'etc': '/etc/libvirt',
+    'run': '/run/libvirt',
+    'lib': '/var/lib/libvirt',
+    'log': '/var/log/libvirt',
+    'cache': '/var/cache/libvirt',
 }
 
-HEARTBEAT = re.compile(r"^hb (\S+) (\d+) (\d+) (\d+)\s*$")
+HEARTBEAT = re.compile(r'^hb (\S+) (\d+) (\d+) (\d+)\s*$')
 
 
 class HarnessError(RuntimeError):
@@ -44,21 +44,21 @@ class HarnessError(RuntimeError):
 def missing() -> str | None:
     """Why the real-QEMU tests cannot run here, or None when they can."""
     if os.geteuid() != 0:
-        return "the real-QEMU tests need root (private libvirtd mounts)"
-    for tool in ("libvirtd", "qemu-system-x86_64", "unshare"):
+        return 'the real-QEMU tests need root (private libvirtd mounts)'
+    for tool in ('libvirtd', 'qemu-system-x86_64', 'unshare'):
         if shutil.which(tool) is None:
-            return f"{tool} is not installed; run {SETUP} as root"
-    for name in ("vmlinuz", "initrd.gz"):
+            return f'{tool} is not installed; run {SETUP} as root'
+    for name in ('vmlinuz', 'initrd.gz'):
         if not (E2E_DIR / name).exists():
-            return f"{E2E_DIR / name} is missing; run {SETUP}"
+            return f'{E2E_DIR / name} is missing; run {SETUP}'
     return None
 
 
 def _alive(pid: int) -> bool:
     """Running (a zombie, which nobody may reap in a container, counts as gone)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] not in ('Z', 'X')
     except (OSError, IndexError):
         return False
 
@@ -91,34 +91,34 @@ class Host:
 
     @property
     def socket(self) -> Path:
-        return self.dir / "run" / "libvirt-sock"
+        return self.dir / 'run' / 'libvirt-sock'
 
     @property
     def uri(self) -> str:
-        return f"qemu+unix:///system?socket={self.socket}"
+        return f'qemu+unix:///system?socket={self.socket}'
 
     def start(self) -> None:
         for sub in PRIVATE:
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         for target in PRIVATE.values():
             os.makedirs(target, exist_ok=True)  # mount points; stay empty outside the daemons
-        (self.dir / "etc" / "libvirtd.conf").write_text(
+        (self.dir / 'etc' / 'libvirtd.conf').write_text(
             'auth_unix_rw = "none"\nauth_unix_ro = "none"\n'
             f'host_uuid = "{uuidlib.uuid5(uuidlib.NAMESPACE_DNS, self.name + ".slm-e2e")}"\n'
             'log_outputs = "3:file:/var/log/libvirt/libvirtd.log"\n')
         lo, hi = self.migration_ports
-        (self.dir / "etc" / "qemu.conf").write_text(
+        (self.dir / 'etc' / 'qemu.conf').write_text(
             'user = "root"\ngroup = "root"\nsecurity_driver = "none"\n'
             'cgroup_controllers = [ ]\nnamespaces = [ ]\nstdio_handler = "file"\n'
             f'migration_port_min = {lo}\nmigration_port_max = {hi}\n')
-        binds = "; ".join(f"mount --bind {self.dir / sub} {target}"
+        binds = '; '.join(f'mount --bind {self.dir / sub} {target}'
                           for sub, target in PRIVATE.items())
-        script = (f"set -e; {binds}; hostname {self.name}; "
-                  f"exec libvirtd -p /run/libvirt/libvirtd.pid -f /etc/libvirt/libvirtd.conf")
+        script = (f'set -e; {binds}; hostname {self.name}; '
+                  f'exec libvirtd -p /run/libvirt/libvirtd.pid -f /etc/libvirt/libvirtd.conf')
         self.socket.unlink(missing_ok=True)
-        log = open(self.dir / "daemon.out", "ab")
+        log = open(self.dir / 'daemon.out', 'ab')
         self.proc = subprocess.Popen(
-            ["unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", script],
+            ['unshare', '--mount', '--uts', '--propagation', 'private', 'sh', '-c', script],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + 20
@@ -127,12 +127,12 @@ class Host:
                 raise HarnessError(f"libvirtd of {self.name} exited with {self.proc.returncode}: "
                                    f"{(self.dir / 'daemon.out').read_text()[-2000:]}")
             if time.monotonic() > deadline:
-                raise HarnessError(f"libvirtd of {self.name} did not create {self.socket}")
+                raise HarnessError(f'libvirtd of {self.name} did not create {self.socket}')
             time.sleep(0.05)
 
     def qemu_pids(self) -> list[int]:
         pids = []
-        for pidfile in (self.dir / "run" / "qemu").glob("*.pid"):
+        for pidfile in (self.dir / 'run' / 'qemu').glob('*.pid'):
             try:
                 pids.append(int(pidfile.read_text().strip()))
             except (OSError, ValueError):
@@ -176,8 +176,8 @@ class Host:
             self.proc = None
 
     def log_tail(self, n: int = 4000) -> str:
-        path = self.dir / "log" / "libvirtd.log"
-        return path.read_text(errors="replace")[-n:] if path.exists() else ""
+        path = self.dir / 'log' / 'libvirtd.log'
+        return path.read_text(errors='replace')[-n:] if path.exists() else ''
 
 
 @dataclass(frozen=True)
@@ -190,16 +190,16 @@ class GuestSpec:
 
     @property
     def uuid(self) -> str:
-        return str(uuidlib.uuid5(uuidlib.NAMESPACE_DNS, self.name + ".guest.slm-e2e"))
+        return str(uuidlib.uuid5(uuidlib.NAMESPACE_DNS, self.name + '.guest.slm-e2e'))
 
 
 def console_path(base: Path, guest: str, host: str) -> Path:
-    return base / "console" / f"{guest}.{host}.log"
+    return base / 'console' / f'{guest}.{host}.log'
 
 
 def domain_xml(spec: GuestSpec, console: Path) -> str:
-    cmdline = (f"console=ttyS0 quiet panic=0 slm_name={spec.name} slm_rate={spec.dirty_mibps:g} "
-               f"slm_wws={spec.wws_mib} slm_reserve={spec.reserve_mib}")
+    cmdline = (f'console=ttyS0 quiet panic=0 slm_name={spec.name} slm_rate={spec.dirty_mibps:g} '
+               f'slm_wws={spec.wws_mib} slm_reserve={spec.reserve_mib}')
     return f"""<domain type='qemu'>
   <name>{escape(spec.name)}</name>
   <uuid>{spec.uuid}</uuid>
@@ -233,7 +233,7 @@ def heartbeats(path: Path) -> list[tuple[int, int, int]]:
     if not path.exists():
         return []
     out = []
-    for line in path.read_text(errors="replace").replace("\r", "").splitlines():
+    for line in path.read_text(errors='replace').replace('\r', '').splitlines():
         m = HEARTBEAT.match(line.strip())
         if m:
             out.append((int(m.group(2)), int(m.group(3)), int(m.group(4))))
@@ -241,17 +241,17 @@ def heartbeats(path: Path) -> list[tuple[int, int, int]]:
 
 
 def console_text(path: Path) -> str:
-    return path.read_text(errors="replace") if path.exists() else ""
+    return path.read_text(errors='replace') if path.exists() else ''
 
 
 class Testbed:
     """Two hosts and a set of guests on the first; stop() undoes everything."""
 
-    def __init__(self, base: Path, hosts=("slm-e2e-a", "slm-e2e-b")):
+    def __init__(self, base: Path, hosts=('slm-e2e-a', 'slm-e2e-b')):
         self.base = base
         self.hosts = {name: Host(name, base, (49152 + 64 * i, 49152 + 64 * i + 63))
                       for i, name in enumerate(hosts)}
-        (base / "console").mkdir(parents=True, exist_ok=True)
+        (base / 'console').mkdir(parents=True, exist_ok=True)
 
     def start(self) -> None:
         try:
@@ -271,7 +271,7 @@ class Testbed:
         def probe(host):
             conn = libvirt.open(host.uri)
             try:
-                conn.getDomainCapabilities(None, "x86_64", "pc", "qemu", 0)
+                conn.getDomainCapabilities(None, 'x86_64', 'pc', 'qemu', 0)
             finally:
                 conn.close()
 
@@ -284,16 +284,16 @@ class Testbed:
     def uris(self):
         """LibvirtHost of each host for LibvirtCloud: clients and peers on unix sockets,
         memory streams on 127.0.0.1."""
-        from slm_plugin.execution.libvirt_cloud import LibvirtHost
-        return {name: LibvirtHost(uri=h.uri, migration_uri="tcp://127.0.0.1",
-                                  listen_address="127.0.0.1")
+        from tests.e2e.libvirt_cloud import LibvirtHost
+        return {name: LibvirtHost(uri=h.uri, migration_uri='tcp://127.0.0.1',
+                                  listen_address='127.0.0.1')
                 for name, h in self.hosts.items()}
 
     def dest_xml(self, member: str, xml: str, destination: str) -> str:
         """The guest's XML for the destination: its console goes to a file of that host."""
         import re
         return re.sub(r"(/console/[^/'\"]+)\.[^./'\"]+\.log",
-                      lambda m: f"{m.group(1)}.{destination}.log", xml)
+                      lambda m: f'{m.group(1)}.{destination}.log', xml)
 
     def boot(self, host: str, specs, timeout: float = 120.0) -> None:
         """Start the guests on host and wait until each prints its first heartbeat."""
@@ -309,8 +309,8 @@ class Testbed:
             path = console_path(self.base, spec.name, host)
             while not heartbeats(path):
                 if time.monotonic() > deadline:
-                    raise HarnessError(f"{spec.name} printed no heartbeat within {timeout:.0f} s:"
-                                       f"\n{console_text(path)[-2000:]}")
+                    raise HarnessError(f'{spec.name} printed no heartbeat within {timeout:.0f} s:'
+                                       f'\n{console_text(path)[-2000:]}')
                 time.sleep(0.2)
 
     def destroy(self, host: str, name: str) -> None:

@@ -26,8 +26,8 @@ from slm_plugin.api.app import build_app
 from slm_plugin.cmd.api import make_server
 from slm_plugin.db import api as db
 from slm_plugin.db import coordination, migration, models
-from slm_plugin.engine.clouds.simulated import SimulatedCloudDriver
-from slm_plugin.engine.service import database_manager
+from slm_plugin.db.manager import database_manager
+from slm_plugin.simulated.backend import SimulatedBackend
 from tests.functional.service_helpers import SCENARIO
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(120)]
@@ -73,7 +73,7 @@ class Client:
         migration.upgrade(db_url)
         self.db = database_manager(conf)  # as slm-api makes it
         self.announced = Announced()
-        self.app = build_app(conf, driver=SimulatedCloudDriver(conf),
+        self.app = build_app(conf, backend=SimulatedBackend(conf),
                              engine_api=self.announced, db_manager=self.db)
 
     def context(self):
@@ -278,8 +278,8 @@ def test_a_group_already_moving_is_a_conflict_and_a_finished_job_frees_it(api):
 
 def test_a_server_already_moving_in_another_job_is_a_conflict(api):
     ctxt = api.context()
-    from slm_plugin.engine.clouds.simulated import server_id
     from slm_plugin.scenario import loader
+    from slm_plugin.simulated.backend import server_id
     scenario = loader.load(SCENARIO)
     held = server_id(scenario, 'web-2')
     other = coordination.create_job(

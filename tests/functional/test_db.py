@@ -9,8 +9,9 @@ from alembic import migration as alembic_migration
 from oslo_db import exception as oslo_db_exception
 
 from slm_plugin import context as slm_context
+from slm_plugin import exception
 from slm_plugin.db import api as db_api
-from slm_plugin.db import exception, migration, models, states
+from slm_plugin.db import migration, models, states
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(120)]
 
@@ -52,7 +53,7 @@ def _job_values(**overrides):
 def test_migrations_up_and_down(db_url):
     assert migration.version(db_url) is None
     migration.upgrade(db_url)
-    assert migration.version(db_url) == migration.head() == '0003'
+    assert migration.version(db_url) == migration.head() == '0005'
     assert SLM_TABLES <= migration.table_names(db_url)
 
     # The migrations create exactly what the models describe.

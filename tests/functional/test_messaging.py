@@ -14,8 +14,8 @@ from oslo_config import cfg
 
 import slm_plugin.conf
 from slm_plugin import context as slm_context
+from slm_plugin import exception as db_exception
 from slm_plugin.common import messaging
-from slm_plugin.db import exception as db_exception
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(90)]
 

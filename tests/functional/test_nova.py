@@ -13,6 +13,7 @@ this test's. Run them directly with
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import os
 import pathlib
 import re
@@ -26,6 +27,12 @@ NOVA_TESTS = pathlib.Path(__file__).resolve().parent / 'nova'
 MODULES = sorted(p.name for p in NOVA_TESTS.glob('test_*.py'))
 TIMEOUT_S = 900  # a module's whole run; each test has TEST_TIMEOUT_S
 TEST_TIMEOUT_S = 300  # a test that hangs is stopped with its stack, the others still run
+WORKERS = max(1, min(len(MODULES), os.cpu_count() or 1))
+# A module's test waits for its run, which may start only after a worker finished
+# others: up to TIMEOUT_S for each round of modules. pytest's own timeout
+# (setup.cfg) must not stop it sooner than that, or a slow machine fails
+# on the outer limit with the inner one not reached (and no stack to show).
+OUTER_TIMEOUT_S = TIMEOUT_S * math.ceil(len(MODULES) / WORKERS) + 60
 NOISE = re.compile(r'^\S*\s*(\d{4}-\d\d-\d\d[ T]\d|(INFO|DEBUG|WARNING|ERROR)\s+\S+:\S+:\d+ )')
 
 pytestmark = pytest.mark.functional
@@ -48,13 +55,13 @@ def nova_runs(request):
     """The run of every selected module, started together when the first is needed."""
     selected = [item.callspec.params['module'] for item in request.session.items
                 if getattr(item, 'originalname', None) == 'test_nova_module']
-    workers = max(1, min(len(selected), os.cpu_count() or 1))
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    with concurrent.futures.ThreadPoolExecutor(min(WORKERS, max(1, len(selected)))) as pool:
         # the longest first, so that the workers finish at about the same time
         order = sorted(selected, key=lambda m: -(NOVA_TESTS / m).stat().st_size)
         yield {m: pool.submit(_run, m) for m in order}
 
 
+@pytest.mark.timeout(OUTER_TIMEOUT_S)
 @pytest.mark.parametrize('module', MODULES)
 def test_nova_module(module, nova_runs, record_property, tmp_path_factory):
     result = nova_runs[module].result()
@@ -66,7 +73,7 @@ def test_nova_module(module, nova_runs, record_property, tmp_path_factory):
     if result.returncode != 0:
         log = tmp_path_factory.mktemp('nova') / f'{module}.log'
         log.write_text(result.stdout + '\n' + result.stderr)
-        pytest.fail(f'{module}: {summary} (whole output with Nova\'s logs: {log})\n'
+        pytest.fail(f"{module}: {summary} (whole output with Nova's logs: {log})\n"
                     f'{_useful(result.stdout)}\n{_useful(result.stderr, 40)}')
     assert re.search(r'\d+ passed', summary), f'{module} ran no test: {summary}'
 

@@ -171,6 +171,13 @@ def test_dry_run_prints_the_plan_and_starts_nothing(cloud):
     switchovers = [row['Switchover (s)'] for row in planned.values()]
     assert max(switchovers) - min(switchovers) < 1.0, planned
 
+    # within a budget: the members' bandwidths together fit it, and the group takes longer
+    budgeted = _member_rows(cloud.ok('server', 'group', 'migrate', 'web', '--to-az', 'dc-b',
+                                     '--dry-run', '--strategy', 'parallel',
+                                     '--max-bandwidth', '80Mbit/s', '-f', 'json'))
+    assert sum(r['Bandwidth (MiB/s)'] for r in budgeted.values()) <= 80e6 / 8 / 2 ** 20 + 0.5
+    assert min(r['Switchover (s)'] for r in budgeted.values()) > max(switchovers), budgeted
+
     value = cloud.ok('server', 'group', 'migrate', 'db', '--to-host', 'b-1', '--to-host', 'b-2',
                      '--dry-run', '-f', 'value', '-c', 'Member', '-c', 'Destination')
     assert sorted(value.out.split()) == ['b-1', 'b-2', 'db-1', 'db-2']
@@ -185,12 +192,14 @@ def test_dry_run_prints_the_plan_and_starts_nothing(cloud):
 
 def test_migrate_with_wait_moves_the_group_and_the_job_reads_back_in_every_format(cloud):
     result = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--wait',
-                   '--max-downtime', '300', '--on-failure', 'abort', '-f', 'json')
+                   '--max-downtime', '300', '--on-failure', 'abort', '--max-bandwidth',
+                   '1.5GiB/s', '-f', 'json')
     assert result.rc == 0, result
     job = result.json()
     assert job['status'] == 'completed', job
     assert job['target'] == {'availability_zone': 'dc-b'}
-    assert job['options'] == {'allowed_downtime_ms': 300, 'failure_policy': 'abort'}
+    assert job['options'] == {'allowed_downtime_ms': 300, 'failure_policy': 'abort',
+                              'max_bandwidth_mibps': 1536.0}
     assert {m['name'] for m in job['members']} == set(WEB)
 
     # the progress went to stderr, a line per change, ending with the group's
@@ -337,6 +346,18 @@ def test_user_errors_print_the_api_message_and_start_nothing(cloud):
     assert bad_downtime.rc != 0
     assert 'group_migration.options.allowed_downtime_ms' in bad_downtime.err, bad_downtime
 
+    bad_bandwidth = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b',
+                          '--max-bandwidth', 'fast')
+    assert bad_bandwidth.rc != 0
+    assert "--max-bandwidth 'fast': give a number of MiB/s, or one with a unit" in \
+        bad_bandwidth.err, bad_bandwidth
+
+    no_postcopy = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b',
+                        '--strategy', 'synchronized-postcopy', '--no-post-copy')
+    assert no_postcopy.rc != 0
+    assert ('Strategy synchronized-postcopy switches members over by post-copy, which this '
+            'migration does not allow') in no_postcopy.err, no_postcopy
+
     bad_strategy = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b',
                          '--strategy', 'teleport')
     assert bad_strategy.rc != 0
@@ -380,7 +401,7 @@ def test_the_endpoint_comes_from_the_keystone_catalog(cloud):
 
     elsewhere = cloud('server', 'group', 'migration', 'list', OS_REGION_NAME='Elsewhere')
     assert elsewhere.rc != 0
-    assert f"No {SERVICE_TYPE} endpoint (interface public) in the service catalog in region " \
+    assert f'No {SERVICE_TYPE} endpoint (interface public) in the service catalog in region ' \
            'Elsewhere' in elsewhere.err, elsewhere
 
     # an endpoint override, as for any service, takes the catalog's place

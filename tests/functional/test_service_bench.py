@@ -27,3 +27,17 @@ def test_the_quick_benchmark_measures_the_api_and_an_engine():
     # a tick is never much shorter than asked for
     assert engine['interval_s']['p50'] >= 0.9 * engine['tick_s']
     assert sum(engine['statuses'].values()) == 5
+
+
+def test_the_api_under_uwsgi_answers_every_request_at_a_fixed_rate():
+    """slm-api in uWSGI with the operator guide's settings, requests open-loop at 20/s."""
+    result = subprocess.run(
+        [sys.executable, '-m', 'slm_plugin.cmd.service_bench', '--uwsgi', '--rates', '20',
+         '--duration', '3', '--creates', '10', '--json'],
+        cwd=ROOT, capture_output=True, text=True, timeout=150, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [row] = json.loads(result.stdout)['uwsgi']['rows']
+    assert row['errors'] == 0, row
+    assert row['requests'] == 60
+    assert row['show_s']['n'] + row['list_s']['n'] == 60
+    assert 0 < row['show_s']['p50'] <= row['show_s']['p99'] < 30

@@ -23,6 +23,29 @@ FAILURE_POLICIES = ('abort', 'continue')
 STATUSES = ('pending', 'planning', 'running', 'completed', 'failed', 'aborted')
 POLL_INTERVAL_S = 1.0
 MIB = 1024 * 1024
+#: units --max-bandwidth takes, in MiB/s (a number alone is MiB/s)
+BANDWIDTH_UNITS = {
+    'mib/s': 1.0, 'mb/s': 1e6 / MIB, 'gib/s': 1024.0, 'gb/s': 1e9 / MIB,
+    'mbit/s': 1e6 / 8 / MIB, 'gbit/s': 1e9 / 8 / MIB, 'mbps': 1e6 / 8 / MIB,
+    'gbps': 1e9 / 8 / MIB,
+}
+
+
+def bandwidth_mibps(text: str) -> float:
+    """``--max-bandwidth``: ``200`` (MiB/s), ``200MiB/s``, ``1.5 GiB/s``, ``800Mbit/s``..."""
+    raw = text.strip().lower().replace(' ', '')
+    number = raw.rstrip('abcdefghijklmnopqrstuvwxyz/')
+    unit = raw[len(number):] or 'mib/s'
+    try:
+        value = float(number) * BANDWIDTH_UNITS[unit]
+    except (ValueError, KeyError):
+        raise exceptions.CommandError(
+            f'--max-bandwidth {text!r}: give a number of MiB/s, or one with a unit '
+            f'({", ".join(sorted(BANDWIDTH_UNITS))})') from None
+    if not 1 <= value <= 1000000:
+        raise exceptions.CommandError(f'--max-bandwidth {text!r} is {value:.3g} MiB/s; '
+                                      'give 1 to 1000000 MiB/s')
+    return value
 
 
 # -- how values look ------------------------------------------------------------------------
@@ -106,6 +129,10 @@ class SwitchoverColumn(columns.FormattableColumn):
             text += f"\npredicted at {sw['predicted_last_at']}"
             if sw.get('predicted_spread_s') is not None:
                 text += f" (spread {sw['predicted_spread_s']:.3f} s)"
+        if sw.get('progress') is not None and not sw.get('done'):
+            text += f"\n{100 * sw['progress']:.0f} % done"
+            if sw.get('eta_at'):
+                text += f", expected at {sw['eta_at']}"
         return text
 
     def machine_readable(self):
@@ -218,11 +245,25 @@ class MigrateServerGroup(command.ShowOne):
                                  'several hosts)')
         parser.add_argument('--strategy', metavar='<strategy>',
                             help='How to move the members: ' + ', '.join(STRATEGIES)
-                                 + ' (default: the service\'s, normally synchronized)')
+                                 + " (default: the service's, normally synchronized)")
         parser.add_argument('--max-downtime', metavar='<milliseconds>', type=int,
                             dest='allowed_downtime_ms',
                             help='Longest pause a member may have at its switchover, '
                                  'in milliseconds')
+        parser.add_argument('--max-bandwidth', metavar='<bandwidth>', dest='max_bandwidth',
+                            help='Bandwidth budget of the whole migration: the speeds of '
+                                 'its members together never exceed it. MiB/s, or with a '
+                                 'unit: 200MiB/s, 1.5GiB/s, 800Mbit/s (default: the '
+                                 "service's, normally none)")
+        postcopy = parser.add_mutually_exclusive_group()
+        postcopy.add_argument('--post-copy', action='store_true', dest='allow_post_copy',
+                              default=None,
+                              help='Members may switch over by post-copy (the default '
+                                   "is the service's, normally yes)")
+        postcopy.add_argument('--no-post-copy', action='store_false', dest='allow_post_copy',
+                              help='No member switches over by post-copy: one that cannot '
+                                   'converge is paused within --max-downtime or left to '
+                                   'converge by itself')
         parser.add_argument('--on-failure', choices=FAILURE_POLICIES, dest='failure_policy',
                             help='When a member fails: abort the others (not yet '
                                  'switched over), or continue with them')
@@ -251,8 +292,10 @@ class MigrateServerGroup(command.ShowOne):
             raise exceptions.CommandError(f'-f {parsed_args.formatter} shows one migration; '
                                           'a plan has a row per member: use -f table, json, '
                                           'yaml or value.')
-        options = {k: v for k in ('allowed_downtime_ms', 'failure_policy')
+        options = {k: v for k in ('allowed_downtime_ms', 'failure_policy', 'allow_post_copy')
                    if (v := getattr(parsed_args, k)) is not None}
+        if parsed_args.max_bandwidth is not None:
+            options['max_bandwidth_mibps'] = round(bandwidth_mibps(parsed_args.max_bandwidth), 3)
         if parsed_args.dry_run:
             options['dry_run'] = True
         client = self.app.client_manager.slm

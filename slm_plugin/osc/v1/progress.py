@@ -56,6 +56,9 @@ def member_detail(m: dict) -> str:
         if m.get('iteration') is not None:
             text += 'copying disk, ' if m['iteration'] < 0 else f"pass {m['iteration'] + 1}, "
         return f"{text}predicted switchover {_clock(m.get('predicted_switchover_at'))}"
+    if state == 'unknown':
+        return (f"last seen migrating at {_clock(m.get('progress_at'))}; ask the cloud "
+                'where it is')
     return ''
 
 
@@ -74,8 +77,14 @@ def _counts(job: dict) -> str:
 
 
 def job_summary(job: dict) -> str:
-    """One line on the whole group: its status, how many switched over, and how close."""
+    """One line on the whole group: its status, how many switched over, and how close;
+    while it runs, how far it is and when it is expected to switch over."""
     line = f"Migration {job['id']} of group {_group(job)}: {job['status']}, {_counts(job)}"
+    sw = job.get('switchover') or {}
+    if job['status'] == 'running' and sw.get('progress') is not None:
+        line += f", {100 * sw['progress']:.0f} % done"
+        if sw.get('eta_at'):
+            line += f", switchover expected at {_clock(sw['eta_at'])}"
     if job.get('error'):
         line += f": {job['error']}"
     return line

@@ -24,25 +24,35 @@ from oslo_config import cfg
 
 import slm_plugin.conf
 from slm_plugin import context as slm_context
-from slm_plugin.common import compute_api
 from slm_plugin.db import api as db
 from slm_plugin.db import migration
+from slm_plugin.db.manager import database_manager
 from slm_plugin.engine import runner as job_runner
-from slm_plugin.engine.clouds.nova import NovaCloudDriver
-from slm_plugin.engine.service import EngineService, database_manager
+from slm_plugin.engine.service import EngineService
+from slm_plugin.nova import compute_api
+from slm_plugin.nova.backend import NovaBackend
+from tests.functional.nova.agent_stand_in import ActuatedBackend, DriverActuator
 from tests.functional.nova.base import NovaTestCase
 
 MEMORY_MIB = 256
-RATES = {'vm1': 48.0, 'vm2': 128.0, 'vm3': 512.0}  # converge after about 5, 2 and 0.5 s
+# converge after about 8, 4 and 2 s alone: a first pass shorter than a few control
+# ticks ends before the engine has seen it move (tests/functional/nova/test_synchronized.py)
+RATES = {'vm1': 32.0, 'vm2': 64.0, 'vm3': 128.0}
 FINAL = ('completed', 'failed', 'aborted')
 
 
 class EngineOnNovaTestCase(NovaTestCase):
 
+    #: more of the slm conf, for the API and every engine: {section: {option: value}}
+    slm_options: dict = {}
     def setUp(self):
         super().setUp()
+        # the agent's part (max speeds, dirty rates) done to ProgressDriver: no libvirt
+        # here (tests/functional/nova/agent_stand_in.py); a test may change the class
+        self.actuator = DriverActuator()
+        self.engine_backend_class = ActuatedBackend.with_actuator(self.actuator)
         self.start_hosts('dc1', 'a1', 'a2', 'a3')
-        flavor = self.flavor('small', MEMORY_MIB)
+        self.small = flavor = self.flavor('small', MEMORY_MIB)
         self.group, servers = self.boot_group('web', 'anti-affinity', 3, flavor)
         self.start_hosts('dc2', 'b1', 'b2', 'b3')
         self.ids = {s.name: s.id for s in servers}
@@ -59,25 +69,42 @@ class EngineOnNovaTestCase(NovaTestCase):
 
     def slm_conf(self, host: str, maintenance: dict | None = None):
         path = self.tmp / f'{host}.conf'
+        sections = {'engine': {}, 'maintenance': {}}
+        for section, options in self.slm_options.items():
+            sections.setdefault(section, {}).update(options)
+        sections['maintenance'].update(maintenance or {})
         path.write_text(
             f'[DEFAULT]\nhost = {host}\ntransport_url = fake:/\n'
             f'[database]\nconnection = {self.db_url}\n'
             '[api]\nauth_strategy = noauth\n'
             '[engine]\ncloud = nova\ncontrol_tick = 0.1\nscan_interval = 0.2\n'
             'lease_duration = 6\n'
-            '[maintenance]\n' + ''.join(f'{k} = {v}\n' for k, v in (maintenance or {}).items()))
+            + ''.join(f'{k} = {v}\n' for k, v in sections.pop('engine').items())
+            + ''.join(f'[{section}]\n' + ''.join(f'{k} = {v}\n' for k, v in options.items())
+                      for section, options in sections.items()))
         conf = cfg.ConfigOpts()
         slm_plugin.conf.register_opts(conf)
         conf(['--config-file', str(path)], project='slm', default_config_files=[],
              default_config_dirs=[])
         return conf
 
-    def driver(self, conf) -> NovaCloudDriver:
+    def backend(self, conf, cls=NovaBackend, connection=None) -> NovaBackend:
+        """A backend on its own openstacksdk connection (``connection()``, by default
+        a plain one to the in-process Nova)."""
         def connect(_conf):
-            conn = self.connect()
+            conn = (connection or self.connect)()
             compute_api.negotiate(conn)
             return conn
-        return NovaCloudDriver(conf, connect=connect)
+        return cls(conf, connect=connect)
+
+    def engine_backend(self, conf) -> NovaBackend:
+        """The backend of an engine; a test changes its class or its connection here."""
+        return self.backend(conf, cls=self.engine_backend_class,
+                            connection=self.engine_connection)
+
+    def engine_connection(self):
+        """The connection an engine's backend reaches Nova by (e.g. with a fault injector)."""
+        return self.connect()
 
     def build_api(self):
         from slm_plugin.api.app import build_app
@@ -88,7 +115,7 @@ class EngineOnNovaTestCase(NovaTestCase):
 
         self.db = database_manager(self.conf)
         self.addCleanup(self.db.dispose_pool)
-        return build_app(self.conf, driver=self.driver(self.conf), engine_api=Casts(),
+        return build_app(self.conf, backend=self.backend(self.conf), engine_api=Casts(),
                          db_manager=self.db)
 
     def engine(self, host: str) -> EngineService:
@@ -96,7 +123,7 @@ class EngineOnNovaTestCase(NovaTestCase):
 
     def engine_with(self, host: str, **maintenance) -> EngineService:
         conf = self.slm_conf(host, maintenance)
-        service = EngineService(conf, driver=self.driver(conf))
+        service = EngineService(conf, backend=self.engine_backend(conf))
         service.start()
         self.addCleanup(service.stop, 10)
         return service

@@ -12,7 +12,8 @@ libvirt's job statistics:
   round what the guest dirtied during the previous one (``dirty_mibps`` times
   the round's length, at most all of memory);
 * it moves ``rate_mibps`` MiB a second, which the test may change at any time
-  (per server or for all);
+  (per server or for all), or less where a max speed is set (``set_cap``, what
+  the SLM agent does through libvirt; tests/functional/nova/agent_stand_in.py);
 * every ``STATS_INTERVAL_S`` it writes ``memory_total/processed/remaining``
   and ``disk_total/processed/remaining`` (bytes) into the migration record,
   as Nova's libvirt driver does, so they show in
@@ -22,6 +23,13 @@ libvirt's job statistics:
   dirties, until a force-complete or an abort reaches it through Nova's API
   (``live_migration_force_complete`` / ``live_migration_abort``); with
   ``hold`` cleared it switches over by itself, as a hypervisor does;
+* ``job_start_s`` delays the hypervisor's job that long after Nova has marked
+  the migration ``running`` (libvirt's migration job starts in a thread of its
+  own); an abort that comes before the job exists fails in the compute service,
+  as libvirt's "no job is active on the domain" does, and Nova's API has
+  answered it with 202 all the same;
+* ``post_s`` is how long after the switchover Nova learns of it (its record stays
+  ``running``), as with libvirt, whose post-migration steps take seconds;
 * ``fail_at`` makes a server's migration fail once that fraction of its
   memory is sent: the guest stays on its source host and the migration ends
   in ``error``, as when libvirt reports a failed job.
@@ -76,26 +84,54 @@ class Control:
         self.reset()
 
     def reset(self, rate_mibps: float = 512.0, hold: bool = True, converge_mib: float = 1.0):
-        """Back to defaults; migrations still running are cancelled first and waited for
-        (at the end of a test, before Nova's database goes away under them)."""
-        running = [job for job in self.history if not job.done.is_set()]
-        for job in running:
-            job.abort.set()
-        for job in running:
-            job.done.wait(10)
+        """Back to defaults; migrations still running are cancelled first and waited for."""
+        self._cancel_running()
         with self.lock:
+            self.closed = False
             self.rate_mibps = rate_mibps
             self.rates: dict[str, float] = {}
+            self.caps: dict[str, float] = {}  # max speed per server (libvirt's, via the agent)
             self.dirty: dict[str, float] = {}
             self.fail_at: dict[str, float] = {}
             self.hold = hold
             self.converge_mib = converge_mib
+            # as Nova 34's libvirt driver: after the rollback of a cancelled migration
+            # it raises, and the compute manager puts the migration and instance in error
+            self.error_after_abort = False
+            self.job_start_s = 0.0
+            self.post_s = 0.0  # guest at the destination, Nova not yet told (libvirt: seconds)
             self.jobs: dict[str, Job] = {}
             self.history: list[Job] = []
 
+    def close(self) -> None:
+        """At the end of a test, before Nova's database and executors go away: cancel
+        what runs, and every migration that reaches the driver from now on. A migration
+        Nova accepted late in a test may reach the driver only after this; with the
+        default hold it would run until Nova's executor shutdown gave up (seen in CI:
+        a test stuck 300 s in its cleanup)."""
+        with self.lock:
+            self.closed = True
+        self._cancel_running()
+
+    def _cancel_running(self) -> None:
+        running = [job for job in self.history if not job.done.is_set()]
+        for job in running:
+            job.abort.set()
+        for job in running:
+            job.done.wait(60)
+
     def rate(self, server: str) -> float:
         with self.lock:
-            return self.rates.get(server, self.rate_mibps)
+            return min(self.rates.get(server, self.rate_mibps),
+                       self.caps.get(server, float('inf')))
+
+    def set_cap(self, server: str, cap_mibps: float | None) -> None:
+        """The migration's max speed, as virDomainMigrateSetMaxSpeed sets it (None lifts it)."""
+        with self.lock:
+            if cap_mibps is None:
+                self.caps.pop(server, None)
+            else:
+                self.caps[server] = max(1.0, float(cap_mibps))  # libvirt: whole MiB/s, >= 1
 
     def set_rate(self, server: str | None, mibps: float) -> None:
         with self.lock:
@@ -110,6 +146,8 @@ class Control:
 
     def _begin(self, job: Job) -> None:
         with self.lock:
+            if self.closed:
+                job.abort.set()
             self.jobs[job.server] = job
             self.history.append(job)
 
@@ -122,6 +160,7 @@ class ProgressDriver(fake.MediumFakeDriver):
 
     def live_migration(self, context, instance, dest, post_method, recover_method,
                        block_migration=False, migrate_data=None):
+        time.sleep(CONTROL.job_start_s)
         flavor = instance.flavor
         migration = migrate_data.migration
         job = Job(
@@ -138,10 +177,14 @@ class ProgressDriver(fake.MediumFakeDriver):
             if outcome == 'cancelled':
                 recover_method(context, instance, dest, migrate_data,
                                migration_status='cancelled')
+                if CONTROL.error_after_abort:
+                    time.sleep(1.0)
+                    raise RuntimeError("job 'migration out' canceled by client")
             elif outcome == 'error':
                 recover_method(context, instance, dest, migrate_data)
             else:
                 job.switched_over_at = time.monotonic()
+                time.sleep(CONTROL.post_s)
                 post_method(context, instance, dest, block_migration, migrate_data)
         finally:
             job.done.set()
@@ -154,9 +197,10 @@ class ProgressDriver(fake.MediumFakeDriver):
 
     def live_migration_abort(self, instance):
         job = CONTROL.job(instance.uuid)
-        if job is not None:
-            job.aborted_at = time.monotonic()
-            job.abort.set()
+        if job is None or job.done.is_set():
+            raise RuntimeError('Requested operation is not valid: no job is active on the domain')
+        job.aborted_at = time.monotonic()
+        job.abort.set()
 
     def post_live_migration(self, context, instance, block_device_info, migrate_data=None):
         # On the source, once the guest runs at the destination: forget it here.
@@ -223,6 +267,7 @@ class _Copy:
             budget -= step
             if self.round_left > 1e-9:
                 return
+            self.memory_sent += self.round_left  # what float rounding left of it
             # the round is sent: the next one carries what was dirtied meanwhile
             job.rounds += 1
             length = now - self.round_began
@@ -241,8 +286,8 @@ class _Copy:
         self.last_stats = now
         m = self.migration
         m.memory_total = int(self.job.memory_mib * MIB)
-        m.memory_processed = int(self.memory_sent * MIB)
-        m.memory_remaining = int(max(self.round_left, 0.0) * MIB)
+        m.memory_processed = round(self.memory_sent * MIB)  # whole bytes, as libvirt counts
+        m.memory_remaining = round(max(self.round_left, 0.0) * MIB)
         m.disk_total = int(self.job.disk_mib * MIB)
         m.disk_processed = int(self.disk_sent * MIB)
         m.disk_remaining = int(self.disk_left * MIB)

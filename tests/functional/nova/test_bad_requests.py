@@ -1,40 +1,54 @@
 """Discovery against real Nova 34 API code, and requests it must refuse before starting anything.
 
-A refused request raises DiscoveryError (or PlanError) with a message for
-the operator, and Nova has no live migration afterwards: nothing started.
+A request discovery refuses is answered by slm-api with 400 (InvalidTarget), 404
+(GroupNotFound) or 409 (MembersBusy) and a sentence for the operator; no job is created
+and Nova has no live migration afterwards: nothing started. A request discovery accepts
+but no plan can carry out (PlanError) is refused by planning: a dry run answers 400, and a
+job of it is failed by the engine with the reason before it starts anything. (The set-up
+of slm-api and slm-engine on Nova: tests/functional/nova/engine_base.py.)
 """
 
 from __future__ import annotations
 
-from slm_plugin.collectors.nova import Capacities, DiscoveryError, NovaCollector, Target
-from slm_plugin.execution import cloud as api
-from slm_plugin.execution.nova import NovaCloud
-from slm_plugin.execution.nova_job import migrate_group
-from slm_plugin.planning.plan import PlanError
-from tests.functional.nova.base import IMAGE, NovaTestCase
+from slm_plugin import exception
+from slm_plugin.engine import runner as job_runner
+from slm_plugin.nova.cloud import NovaCloud
+from slm_plugin.nova.discovery import Capacities, NovaCollector, Target
+from tests.functional.nova.base import IMAGE
+from tests.functional.nova.engine_base import EngineOnNovaTestCase
 
-DC2 = Target(zone='dc2')
+DC2 = {'availability_zone': 'dc2'}
 
 
-class BadRequestTest(NovaTestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.start_hosts('dc1', 'a1', 'a2', 'a3')
-        self.small = self.flavor('small', 256, disk_gib=1)
-        self.group, servers = self.boot_group('web', 'anti-affinity', 3, self.small)
-        self.start_hosts('dc2', 'b1', 'b2', 'b3')
-        self.ids = {s.name: s.id for s in servers}
+class BadRequestTest(EngineOnNovaTestCase):
 
     def nothing_started(self):
         self.assertEqual([], list(self.conn.compute.migrations()))
 
-    def refused(self, message, group='web', target=DC2, error=DiscoveryError):
-        with self.assertRaises(error) as caught:
-            migrate_group(self.conn, group, target, tick_s=0.1)
-        self.assertIn(message, str(caught.exception))
+    def job_ids(self):
+        status, body = self.call('GET', '/v1/group-migrations')
+        self.assertEqual(200, status, body)
+        return [j['id'] for j in body['group_migrations']]
+
+    def post(self, group='web', target=DC2, **request):
+        return self.call('POST', '/v1/group-migrations', {'group_migration': {
+            'group': group, 'target': target, **request}})
+
+    def refused(self, code, message, group='web', target=DC2):
+        """The API's answer to a request it must refuse: its code, a sentence with message,
+        no job, nothing started in Nova."""
+        before = self.job_ids()
+        status, body = self.post(group, target)
+        self.assertEqual(code, status, body)
+        text = body['error']['message']
+        self.assertIn(message, text)
+        self.assert_sentence(text)
+        self.assertEqual(before, self.job_ids(), 'no job created')
         self.nothing_started()
-        return str(caught.exception)
+        return text
+
+    def assert_sentence(self, text):
+        self.assertTrue(text[:1].isupper() and text.endswith('.'), text)
 
     def disable(self, *hosts, reason='maintenance'):
         for host in hosts:
@@ -76,35 +90,68 @@ class BadRequestTest(NovaTestCase):
         self.assertTrue(all(m.vm.disk_mib == 0 for m in by_aggregate.scenario.members()))
         by_hosts = collector.discover('web', Target(hosts=('b1', 'b2')))
         self.assertEqual(('b1', 'b2'), by_hosts.scenario.request.to_hosts)
-        with self.assertRaises(DiscoveryError) as caught:
+        with self.assertRaises(exception.InvalidTarget) as caught:
             collector.discover('web', Target(hosts=('b1', 'b3')))
         self.assertIn('target host b3 is disabled: maintenance', str(caught.exception))
 
     # -- refused ---------------------------------------------------------------------------
 
     def test_unknown_group_and_impossible_targets(self):
-        self.refused("no server group has the id or name 'nope'", group='nope')
-        self.refused('no server group has the id or name', group=self.ids['vm1'])
-        self.refused('is already in availability zone dc1', target=Target(zone='dc1'))
-        self.refused("no compute host is in availability zone 'dc9'; zones: dc1, dc2",
-                     target=Target(zone='dc9'))
+        self.refused(404, "No server group has the id or name 'nope'.", group='nope')
+        self.refused(404, 'No server group has the id or name', group=self.ids['vm1'])
+        self.refused(400, 'is already in availability zone dc1',
+                     target={'availability_zone': 'dc1'})
+        message = self.refused(400, 'zones: dc1, dc2', target={'availability_zone': 'dc9'})
+        self.assertEqual("No compute host is in availability zone 'dc9'; zones: dc1, dc2.",
+                         message)
         # a server booted into a zone stays there: Nova's scheduler will not move it
         pinned = self.conn.compute.create_server_group(name='pinned', policy='affinity')
         server = self.conn.compute.create_server(
             name='db1', image_id=IMAGE, flavor_id=self.small.id, networks='none',
             availability_zone='dc1', scheduler_hints={'group': pinned.id})
         self.conn.compute.wait_for_server(server, interval=0.1, wait=60)
-        self.refused(f'db1 ({server.id}) was booted into availability zone dc1',
+        self.refused(400, f'db1 ({server.id}) was booted into availability zone dc1',
                      group='pinned')
         self.disable('b3')
-        self.refused('anti-affinity needs 3 distinct target hosts', error=PlanError)
+        self.refused_by_planning('anti-affinity needs 3 distinct target hosts')
         self.disable('b1', 'b2')
-        message = self.refused('availability zone dc2 has no enabled compute host that is up')
+        message = self.refused(400, 'Availability zone dc2 has no enabled compute host that '
+                                    'is up')
         self.assertIn('b1 (disabled: maintenance)', message)
+
+    def test_an_affinity_group_is_refused_before_anything_starts(self):
+        """Nova's scheduler refuses each member's move (ServerGroupAffinityFilter): moved one
+        at a time, an affinity group cannot change hosts, so the request is a 400."""
+        _, servers = self.boot_group('pair', 'affinity', 2, self.small, prefix='db')
+        here = {s.availability_zone for s in servers}
+        self.assertEqual(1, len(here))
+        other = 'dc1' if here == {'dc2'} else 'dc2'
+        message = self.refused(400, 'has the affinity policy', group='pair',
+                               target={'availability_zone': other})
+        self.assertIn('ServerGroupAffinityFilter', message)
+
+    def refused_by_planning(self, message):
+        """Discovery lets it through (checking is cheap, planning is not); planning says no."""
+        status, body = self.post(options={'dry_run': True})
+        self.assertEqual(400, status, body)
+        self.assertIn(message, body['error']['message'])
+        self.assertEqual([], self.job_ids(), 'a dry run creates no job')
+        self.engine('engine-1')
+        status, body = self.post()
+        self.assertEqual(202, status, body)
+        job_id = body['group_migration']['id']
+        job = self.wait_final(job_id)
+        self.assertEqual('failed', job['status'], job)
+        self.assertIn(message, job['error'])
+        self.assertIsNone(job['plan'], 'no plan stored')
+        self.assertEqual([], [m for k, m, _ in self.events(job_id)
+                              if k == job_runner.START_REQUESTED])
+        self.assertEqual({'aborted'}, {m['state'] for m in job['members']}, 'called off')
+        self.nothing_started()
 
     def test_member_in_error(self):
         self.conn.compute.reset_server_state(self.ids['vm2'], 'error')
-        self.refused(f'vm2 ({self.ids["vm2"]}) is ERROR; Nova live-migrates only ACTIVE')
+        self.refused(400, f'vm2 ({self.ids["vm2"]}) is ERROR; Nova live-migrates only ACTIVE')
 
     def test_member_already_migrating(self):
         vm1 = self.ids['vm1']
@@ -113,15 +160,17 @@ class BadRequestTest(NovaTestCase):
         self.wait_for(lambda: list(self.conn.compute.server_migrations(vm1)),
                       what='the migration of vm1 to run')
 
-        with self.assertRaises(DiscoveryError) as caught:
-            migrate_group(self.conn, 'web', Target(zone='dc2'), tick_s=0.1)
+        status, body = self.post()
+        self.assertEqual(409, status, body)  # MembersBusy: a conflict, worth a retry later
         self.assertIn(f'vm1 ({vm1}) is already migrating (task_state migrating)',
-                      str(caught.exception))
+                      body['error']['message'])
+        self.assert_sentence(body['error']['message'])
+        self.assertEqual([], self.job_ids())
         self.assertEqual([vm1], [m.server_id for m in self.conn.compute.migrations()])
 
         # the Cloud itself refuses it too, should discovery have been skipped
         cloud = NovaCloud(self.conn, self.ids)
-        with self.assertRaises(api.CloudError) as refused:
+        with self.assertRaises(exception.CloudError) as refused:
             cloud.start('vm1', 'b2', None)
         self.assertIn('busy (task_state migrating)', str(refused.exception))
         self.assertEqual(1, len(list(self.conn.compute.migrations())))

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 
+from slm_plugin.control import cloud as api
 from slm_plugin.engine import runner as job_runner
-from slm_plugin.execution import cloud as api
-from slm_plugin.execution.nova import NovaCloud
-from tests.functional.nova.engine_base import RATES, EngineOnNovaTestCase, epoch
+from slm_plugin.nova.cloud import NovaCloud
+from tests.functional.nova.engine_base import MEMORY_MIB, RATES, EngineOnNovaTestCase, epoch
 from tests.functional.nova.progress_driver import CONTROL
 
 
@@ -24,6 +24,15 @@ class TakeoverOnNovaTest(EngineOnNovaTestCase):
         job_id = self.create(target={'availability_zone': 'dc2'}, strategy='synchronized')
         self.wait_for(lambda: self.started(job_id) == set(RATES), timeout=60,
                       what='every member started by engine-1')
+        # engine-1 dies once it has paced the fast members to the slow one. (Dead before
+        # that, it leaves them the plan's equal caps: the fast ones converge early and are
+        # completed as soon as an engine sees them, as libvirt completes them by itself;
+        # seen in CI, 3.5 s apart.)
+        paced = {name: self.ids[name] for name in ('vm2', 'vm3')}
+        self.wait_for(lambda: all(any(c[0] == 'set_cap' and c[1] == sid and c[3] is not None
+                                      and c[3] < RATES[name] / 2 for c in self.actuator.calls)
+                                  for name, sid in paced.items()),
+                      timeout=60, interval=0.02, what='engine-1 to pace vm2 and vm3')
 
         self.crash(first)
         self.engine('engine-2')
@@ -43,13 +52,13 @@ class TakeoverOnNovaTest(EngineOnNovaTestCase):
         # every start was asked for once, by engine-1; engine-2 adopted them
         requested = [m for k, m, _ in events if k == job_runner.START_REQUESTED]
         self.assertEqual(sorted(RATES), sorted(requested))
-        # held by engine-1 or engine-2, all released together by engine-2's force-completes
+        # paced by their max speeds (which outlive engine-1: they are the hypervisor's),
+        # completed together by engine-2: they switch over within a fraction of how far
+        # apart their first passes would have ended on their own
         jobs = {name: CONTROL.jobs[sid] for name, sid in self.ids.items()}
-        self.assertTrue(all(j.forced_at for j in jobs.values()), jobs)
-        converged = [j.converged_at for j in jobs.values()]
         switched = [j.switched_over_at for j in jobs.values()]
-        self.assertGreaterEqual(min(j.forced_at for j in jobs.values()), max(converged))
-        self.assertLess(max(switched) - min(switched), (max(converged) - min(converged)) / 2)
+        apart = MEMORY_MIB / RATES['vm1'] - MEMORY_MIB / RATES['vm3']
+        self.assertLess(max(switched) - min(switched), apart / 3, switched)
 
     def test_a_migration_that_ended_while_no_engine_owned_the_job_is_adopted(self):
         CONTROL.reset(hold=False)  # the hypervisor switches over by itself, as libvirt does

@@ -1,1 +1,0 @@
-"""Collectors: build the planners' Scenario from what a live cloud reports."""

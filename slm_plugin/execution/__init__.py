@@ -1,1 +1,0 @@
-"""The control loop that runs a plan against a cloud (simulated or Nova)."""
