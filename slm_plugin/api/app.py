@@ -45,8 +45,9 @@ LOG = logging.getLogger(__name__)
 
 #: ``version`` grows with every addition a client may look for (doc/source/service.rst,
 #: "Versions"): 1.1 added ``options.max_bandwidth_mibps``, 1.2 ``switchover.eta_at`` and
-#: ``switchover.progress``, 1.3 ``options.allow_post_copy``
-VERSION = {'id': 'v1', 'status': 'CURRENT', 'version': '1.3', 'min_version': '1.0',
+#: ``switchover.progress``, 1.3 ``options.allow_post_copy``, 1.4 ``options.complete_by``,
+#: ``options.not_before`` and ``schedule``
+VERSION = {'id': 'v1', 'status': 'CURRENT', 'version': '1.4', 'min_version': '1.0',
            'links': [{'rel': 'self', 'href': '/v1'}]}
 LIST_FILTERS = {'status', 'group', 'limit', 'marker'}
 MAX_LIMIT = 1000
@@ -108,7 +109,8 @@ class GroupMigrations:
                 return _json(200, {'group_migration': {
                     'dry_run': True, 'group': {'id': group.id, 'name': group.name},
                     'strategy': result['strategy'], 'target': result['target'],
-                    'options': result['options'], 'plan': result['plan']}})
+                    'options': result['options'], 'plan': result['plan'],
+                    **({'schedule': result['schedule']} if 'schedule' in result else {})}})
             job = jobs.submit(ctxt, self.conf, self.backend, request, requested_by='api',
                               reason=request.get('reason'))
         except exception.CloudUnavailable as exc:

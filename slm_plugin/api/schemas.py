@@ -21,6 +21,11 @@ _NAME = {'type': 'string', 'minLength': 1, 'maxLength': 255, 'pattern': r'^\S(.*
          'x-error': 'must be a name of 1 to 255 characters without leading or trailing '
                     'spaces'}
 
+# the instant itself is parsed by planning.window, which says what is wrong with it
+_INSTANT = {'type': 'string', 'minLength': 10, 'maxLength': 40,
+            'pattern': r'^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(Z|[+-][0-9:]+)?$(?!\n)',
+            'x-error': 'must be an ISO 8601 instant such as 2026-12-03T18:00:00Z'}
+
 
 def create(strategies) -> dict:
     """Schema of POST /v1/group-migrations."""
@@ -63,6 +68,8 @@ def create(strategies) -> dict:
                                                            'to 1000000'},
                         'failure_policy': {'type': 'string', 'enum': ['abort', 'continue']},
                         'allow_post_copy': {'type': 'boolean'},
+                        'complete_by': _INSTANT,
+                        'not_before': _INSTANT,
                         'dry_run': {'type': 'boolean'},
                     },
                 },

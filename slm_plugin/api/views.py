@@ -46,6 +46,7 @@ def detail(job, members, url: str = '') -> dict:
     out['options'] = request.get('options') or {}
     if request.get('reason'):
         out['reason'] = request['reason']
+    out['schedule'] = request.get('schedule')  # planning.window: when it starts (1.4)
     plan = job.plan or {}
     epoch, scale = _clock(plan)
     predicted = plan.get('predicted') or {}
@@ -78,6 +79,7 @@ def detail(job, members, url: str = '') -> dict:
             'wave': row.get('wave'),
             'started_at': _time(m.started_at),
             'switchover_at': _time(m.switchover_at),
+            'predicted_start_s': pred.get('start_s'),
             'predicted_switchover_at': wall(pred.get('switchover_s')),
             'predicted_switchover_s': pred.get('switchover_s'),
             'downtime_ms': m.downtime_ms,

@@ -65,6 +65,25 @@ planning_opts = [
         "migration's max speed for its stop-and-copy and its post-copy, which the budget "
         'therefore does not cover; without the SLM agent no max speed is set at all.',
     ),
+    cfg.FloatOpt(
+        'deadline_margin',
+        default=0.25,
+        min=0.0,
+        max=10.0,
+        help='A job with a deadline (``options.complete_by``; ``--complete-by``) starts as '
+        'late as is safe: its predicted duration, plus this share of it as a margin, '
+        'before the deadline. The margin is what the job has in hand if it runs slower '
+        'than predicted (a guest dirtying more, a link shared with others).',
+    ),
+    cfg.FloatOpt(
+        'deadline_min_margin',
+        default=30.0,
+        min=0.0,
+        help='The least margin, in seconds, between the predicted switchover of a job with '
+        'a deadline and its deadline, whatever ``deadline_margin`` gives. A window too '
+        'short for it, but long enough for the predicted duration, starts the job at once '
+        'with what margin there is; one too short for the predicted duration is refused.',
+    ),
 ]
 
 

@@ -39,6 +39,8 @@ class Journal:
     plan: Plan | None = None
     #: the group's progress last written: the next one is never lower (eta.estimate)
     fraction = 0.0
+    #: the group's switchover instant as last predicted (None: not yet)
+    eta_at: datetime.datetime | None = None
 
     def __init__(self, context, plan: Plan, group_id: str, group_name: str,
                  request: dict, epoch: datetime.datetime | None = None):
@@ -102,6 +104,7 @@ class Journal:
             job = {'progress': group.fraction,
                    'eta_at': None if group.eta_s is None else self.at(group.eta_s)}
             self.fraction = group.fraction
+            self.eta_at = job['eta_at']
         if values or job:
             db.update_members_progress(self.context, values, job_id=self.job_id, job_values=job)
         self._progress_written = now

@@ -34,6 +34,7 @@ from slm_plugin.control.loop import ControlLoop, Resume
 from slm_plugin.db import api as db
 from slm_plugin.db import coordination, states
 from slm_plugin.engine.journal import Journal
+from slm_plugin.planning import window
 from slm_plugin.planning.plan import MemberPlan, Plan
 from slm_plugin.simulation.runner import forecast
 
@@ -250,6 +251,40 @@ def _timestamp(t: datetime.datetime) -> float:
     return t.replace(tzinfo=datetime.UTC).timestamp()
 
 
+class Deadline:
+    """What a job with a deadline says as its predicted switchover moves (control.eta).
+
+    The job started with a margin between its predicted switchover and its
+    deadline (planning.window): that margin is its budget of time. Once the
+    prediction moves past the planned switchover the job runs on that budget,
+    and once past the deadline it is behind; each is said once, in an event,
+    with the figures.
+    """
+
+    def __init__(self, schedule: dict):
+        self.complete_by = window.parse(schedule['complete_by'], 'schedule.complete_by')
+        self.planned_end = window.parse(schedule['predicted_end_at'],
+                                        'schedule.predicted_end_at')
+        self._said = set()
+
+    def look(self, eta: float):
+        """The event (kind, detail) the prediction ``eta`` calls for, if any is new."""
+        detail = {'eta_at': window.iso(eta), 'complete_by': window.iso(self.complete_by),
+                  'margin_left_s': round(self.complete_by - eta, 1)}
+        if eta > self.complete_by and 'behind' not in self._said:
+            self._said.update(('behind', 'margin'))
+            LOG.warning('A job is predicted to switch over at %s, after its deadline %s',
+                        detail['eta_at'], detail['complete_by'])
+            return 'job.behind_deadline', detail
+        if eta > self.planned_end + 1.0 and 'margin' not in self._said:
+            self._said.add('margin')
+            return 'job.using_margin', detail
+        return None
+
+    def outcome(self, now: float) -> dict:
+        return {'complete_by': window.iso(self.complete_by), 'met': now <= self.complete_by}
+
+
 class JobRunner:
     """Runs one claimed job to its end, or until the engine loses or leaves it."""
 
@@ -263,6 +298,7 @@ class JobRunner:
         self._lease_until = 0.0
         self._aborting = False
         self.context = None
+        self._deadline = None  # the schedule of a job with a window, as it goes
 
     # -- thread ------------------------------------------------------------------------------
 
@@ -322,6 +358,11 @@ class JobRunner:
                 coordination.abort_requested(ctxt, job.id):
             self._finish(states.ABORTED, None, error='aborted before it started')
             return
+        schedule = request.get('schedule') or {}
+        if job.status == states.PENDING and schedule and not self._wait_for_window(schedule):
+            return
+        if schedule.get('complete_by'):
+            self._deadline = Deadline(schedule)
         backend = self.engine.backend
         resuming = job.status not in (states.PENDING, states.PLANNING)
         try:
@@ -407,11 +448,39 @@ class JobRunner:
         if final == states.COMPLETED and problems:
             final = states.FAILED
             error = '; '.join(problems)
-        self._finish(final, outcome.finished_at, error=error,
-                     detail={'ticks': outcome.ticks, 'notes': list(job_cloud.notes),
-                             'members': {m.member: settled[m.member].status
-                                         if m.member in settled else m.status
-                                         for m in outcome.members}})
+        detail = {'ticks': outcome.ticks, 'notes': list(job_cloud.notes),
+                  'members': {m.member: settled[m.member].status
+                              if m.member in settled else m.status
+                              for m in outcome.members}}
+        if self._deadline is not None:
+            detail['deadline'] = self._deadline.outcome(time.time())
+        self._finish(final, outcome.finished_at, error=error, detail=detail)
+
+    def _wait_for_window(self, schedule: dict) -> bool:
+        """Until the instant the job's window says it starts (planning.window), holding
+        its lease and minding an abort; False if it was aborted meanwhile."""
+        start_at = window.parse(schedule['start_at'], 'schedule.start_at')
+        told = False
+        while (left := start_at - time.time()) > 0:
+            if not told:
+                db.add_event(self.context, self.job_id, 'job.waiting',
+                             {'start_at': schedule['start_at'],
+                              'complete_by': schedule.get('complete_by')})
+                LOG.info('Job %s waits %.0f s for its window: it starts at %s', self.job_id,
+                         left, schedule['start_at'])
+                told = True
+            held, abort = coordination.renew_lease(
+                self.context, self.job_id, self.conf.host, self.conf.engine.lease_duration)
+            if not held:
+                raise LeaseLost()
+            self._renewed()
+            if abort:
+                self._finish(states.ABORTED, None, error='aborted before it started')
+                return False
+            if self.stopping.is_set():
+                raise Handover()
+            self.stopping.wait(min(left, self.conf.engine.control_tick))
+        return True
 
     def _stop_leftovers(self, job_cloud, outcome):
         """Nothing may be left migrating once the loop is done: a held member would wait
@@ -499,6 +568,10 @@ class JobRunner:
                      'switched over', self.job_id)
             self.loop.request_abort()
         self.journal.observe(now, progress)
+        if self._deadline is not None and self.journal.eta_at is not None:
+            said = self._deadline.look(_timestamp(self.journal.eta_at))
+            if said:
+                self._event(*said)
 
     def _record_action(self, kind, member, detail):
         self._event(kind, detail, member=member)

@@ -10,12 +10,15 @@ tokens with keystonemiddleware, so roles and policy are the real ones.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -131,7 +134,9 @@ def cloud(request, tmp_path, rabbit_url, mariadb_url):
     d = Deployment(tmp_path, rabbit_url, mariadb_url, api={'auth_strategy': 'keystone'},
                    keystone_authtoken=keystone.authtoken_options('slm', PASSWORD['slm']))
     keystone.register(SERVICE_TYPE, f'http://127.0.0.1:{d.api_port}/')
-    d.options['simulation'].update(getattr(request, 'param', {}))
+    param = dict(getattr(request, 'param', {}))
+    d.options.setdefault('planning', {}).update(param.pop('planning', {}))
+    d.options['simulation'].update(param)
     home = tmp_path / 'home'
     home.mkdir()
     try:
@@ -177,6 +182,12 @@ def test_dry_run_prints_the_plan_and_starts_nothing(cloud):
                                      '--max-bandwidth', '80Mbit/s', '-f', 'json'))
     assert sum(r['Bandwidth (MiB/s)'] for r in budgeted.values()) <= 80e6 / 8 / 2 ** 20 + 0.5
     assert min(r['Switchover (s)'] for r in budgeted.values()) > max(switchovers), budgeted
+
+    # the plan drawn for a person
+    drawn = cloud.ok('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--dry-run',
+                     '--timeline', str(cloud.home / 'plan.png'))
+    assert f"Timeline written to {cloud.home / 'plan.png'}" in drawn.err, drawn
+    assert (cloud.home / 'plan.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
     value = cloud.ok('server', 'group', 'migrate', 'db', '--to-host', 'b-1', '--to-host', 'b-2',
                      '--dry-run', '-f', 'value', '-c', 'Member', '-c', 'Destination')
@@ -327,6 +338,106 @@ def test_an_aborted_migration_ends_aborted_and_its_wait_fails(cloud):
     assert db_final['status'] == 'completed', db_final
 
 
+# -- windows -------------------------------------------------------------------------------
+
+SCHEDULED = re.compile(r'It would start at (\S+) and switch over at (\S+), (\d+) s before its '
+                       r'deadline (\S+)\.')
+
+
+def _instant(text: str) -> float:
+    return datetime.datetime.fromisoformat(text.replace('Z', '+00:00')).timestamp()
+
+
+# a short least margin, so that a test's window is seconds long
+@pytest.mark.parametrize('cloud', [{'planning': {'deadline_margin': '0.5',
+                                                 'deadline_min_margin': '2'}}], indirect=True)
+def test_a_deadline_starts_the_group_as_late_as_is_safe_and_one_no_plan_meets_is_refused(cloud):
+    plan = _member_rows(cloud.ok('server', 'group', 'migrate', 'web', '--to-az', 'dc-b',
+                                 '--dry-run', '-f', 'json'))
+    predicted_s = max(r['Switchover (s)'] for r in plan.values()) / 10  # speed 10
+    margin_s = max(0.5 * predicted_s, 2.0)
+
+    # a dry run says when the job would start: the predicted duration plus the margin
+    # before the deadline, not at once
+    far = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+    deadline = far.replace(microsecond=0, tzinfo=None).isoformat() + 'Z'
+    dry = cloud.ok('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--dry-run',
+                   '--complete-by', deadline)
+    start_at, end_at, margin, complete_by = SCHEDULED.search(dry.err).groups()
+    assert complete_by == deadline
+    assert abs(_instant(start_at) - (_instant(deadline) - predicted_s - margin_s)) < 1.0, dry
+    assert abs(int(margin) - margin_s) <= 1 and _instant(end_at) < _instant(deadline)
+
+    # windows no plan meets: refused with the reason and the field, nothing starts
+    soon = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--complete-by',
+                 f'+{max(1, int(predicted_s / 2))}s')
+    assert soon.rc != 0
+    assert 'options.complete_by: no plan switches the group over by' in soon.err, soon
+    assert 'so the earliest switchover is' in soon.err and '(HTTP 400)' in soon.err, soon
+    past = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--complete-by',
+                 '2020-01-01T00:00:00Z')
+    assert 'options.complete_by: 2020-01-01T00:00:00.000Z has passed' in past.err, past
+    shut = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--not-before', '+2h',
+                 '--complete-by', '+1h')
+    assert 'options.not_before: the window opens at' in shut.err, shut
+    words = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--complete-by',
+                  'tomorrow')
+    assert words.rc != 0 and "--complete-by 'tomorrow': give an ISO 8601 instant" in words.err
+    token, _ = cloud.keystone.issue('operator')
+    for field, value in (('complete_by', '2026-13-45T00:00:00Z'), ('not_before', 'soon')):
+        status, body = cloud.d.http('POST', '/v1/group-migrations', headers={
+            'X-Auth-Token': token}, body={'group_migration': {
+                'group': 'web', 'target': {'availability_zone': 'dc-b'},
+                'options': {field: value}}})
+        assert status == 400 and f'options.{field}' in body['error']['message'], body
+    assert cloud.ok('server', 'group', 'migration', 'list', '-f', 'json').json() == []
+    assert cloud.d.sim_stats()['starts'] == {}
+
+    # a window opening in an hour: the job waits for it, and an abort meanwhile starts nothing
+    waiting = cloud.ok('server', 'group', 'migrate', 'db', '--to-az', 'dc-b', '--not-before',
+                       '+1h', '-f', 'json').json()
+    assert waiting['status'] == 'pending', waiting
+    assert _instant(waiting['schedule']['start_at']) > time.time() + 3500, waiting
+    path = f"/v1/group-migrations/{waiting['id']}"
+    wait_for(lambda: any(e['kind'] == 'job.waiting'
+                         for e in cloud.api(f'{path}/events')['events']), 60,
+             what='the job to wait for its window')
+    cloud.ok('server', 'group', 'migration', 'abort', waiting['id'], '--wait')
+    gone = cloud.show(waiting['id'])
+    assert gone['status'] == 'aborted' and gone['error'] == 'aborted before it started', gone
+
+    # a deadline seconds away: the job starts late enough, and switches over in time
+    lead_s = 6.0
+    asked = time.time()
+    done = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--wait', '-f', 'json',
+                 '--complete-by', f'+{lead_s + predicted_s + margin_s:.0f}s')
+    assert done.rc == 0, done
+    job = done.json()
+    assert job['status'] == 'completed', job
+    schedule = job['schedule']
+    begin = _instant(schedule['start_at'])
+    assert begin > asked + lead_s - 2, schedule
+    for m in job['members']:
+        assert _instant(m['started_at']) >= begin - 0.5, (m, schedule)
+        assert _instant(m['switchover_at']) <= _instant(schedule['complete_by']), (m, schedule)
+    events = cloud.api(f"/v1/group-migrations/{job['id']}/events")['events']
+    kinds = [e['kind'] for e in events]
+    assert kinds.index('job.waiting') < kinds.index('job.started'), kinds
+    assert events[-1]['detail']['deadline']['met'] is True, events[-1]
+    assert cloud.d.sim_stats()['starts'] == dict.fromkeys(WEB, 1)
+
+    # the plan against what happened, drawn for a person
+    picture = cloud.home / 'web.png'
+    shown = cloud.ok('server', 'group', 'migration', 'show', job['id'], '--timeline',
+                     str(picture), '-f', 'value', '-c', 'status')
+    assert shown.out == 'completed\n' and 'Timeline written to' in shown.err, shown
+    assert picture.read_bytes()[:4] == b'\x89PNG'
+    unwritable = cloud('server', 'group', 'migration', 'show', job['id'], '--timeline',
+                       str(picture / 'y.png'))  # under a file: no folder can be made
+    assert unwritable.rc != 0 and '--timeline' in unwritable.err, unwritable
+    assert 'cannot write the picture' in unwritable.err and 'Traceback' not in unwritable.err
+
+
 # -- refusals --------------------------------------------------------------------------------
 
 
@@ -375,6 +486,12 @@ def test_user_errors_print_the_api_message_and_start_nothing(cloud):
                      '--wait')
     assert dry_wait.rc != 0
     assert '--wait has nothing to wait for with --dry-run' in dry_wait.err
+
+    undrawable = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--timeline',
+                       'x.png')
+    assert undrawable.rc != 0
+    assert '--timeline draws a plan (--dry-run) or a job that has ended (--wait)' in \
+        undrawable.err, undrawable
 
     forbidden = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', user='viewer')
     assert forbidden.rc != 0

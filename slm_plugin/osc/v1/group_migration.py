@@ -2,12 +2,16 @@
 
 The flags map one to one onto the body of ``POST /v1/group-migrations``:
 ``--to-az``/``--to-aggregate``/``--to-host`` give ``target``, ``--strategy``
-gives ``strategy``, ``--max-downtime``, ``--on-failure`` and ``--dry-run``
-give ``options``. The service checks the values and says what is wrong;
+gives ``strategy``, ``--max-downtime``, ``--max-bandwidth``, ``--post-copy``,
+``--complete-by``, ``--not-before``, ``--on-failure`` and ``--dry-run`` give
+``options``. The service checks the values and says what is wrong;
 the client only refuses what it cannot send.
 """
 
 from __future__ import annotations
+
+import datetime
+import re
 
 from cliff import columns
 from cliff.formatters import base as formatters
@@ -46,6 +50,32 @@ def bandwidth_mibps(text: str) -> float:
         raise exceptions.CommandError(f'--max-bandwidth {text!r} is {value:.3g} MiB/s; '
                                       'give 1 to 1000000 MiB/s')
     return value
+
+
+_RELATIVE = re.compile(r'^\+(\d+(?:\.\d+)?)([smhd])$')
+_UNIT_S = {'s': 1, 'm': 60, 'h': 3600, 'd': 86400}
+
+
+def instant(text: str, option: str, now: datetime.datetime | None = None) -> str:
+    """``--complete-by``/``--not-before``: an ISO 8601 instant (UTC unless it says), or
+    ``+30m``, ``+2h``, ``+90s``, ``+1d`` from now; sent as ISO 8601 UTC."""
+    raw = text.strip()
+    relative = _RELATIVE.match(raw)
+    if relative:
+        now = now or datetime.datetime.now(datetime.UTC)
+        moment = now + datetime.timedelta(
+            seconds=float(relative.group(1)) * _UNIT_S[relative.group(2)])
+    else:
+        try:
+            moment = datetime.datetime.fromisoformat(raw.replace('Z', '+00:00'))
+        except ValueError:
+            raise exceptions.CommandError(
+                f'{option} {text!r}: give an ISO 8601 instant (2026-12-03T18:00:00Z; UTC '
+                'unless it gives an offset) or a time from now (+90s, +30m, +2h, +1d)') from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.UTC)
+    utc = moment.astimezone(datetime.UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec='seconds') + 'Z'
 
 
 # -- how values look ------------------------------------------------------------------------
@@ -150,6 +180,7 @@ def job_columns(job: dict) -> tuple[tuple, tuple]:
         'strategy': job.get('strategy'),
         'target': TargetColumn(job.get('target')),
         'options': format_columns.DictColumn(job.get('options') or {}),
+        'schedule': format_columns.DictColumn(job.get('schedule') or {}),
         'reason': job.get('reason'),
         'requested_by': job.get('requested_by'),
         'owner': job.get('owner'),
@@ -206,7 +237,23 @@ def plan_summary(answer: dict) -> list[str]:
         line += f', predicted to take {max(predicted):.1f} s'
     if plan.get('lower_bound_s') is not None:
         line += f" (lower bound {plan['lower_bound_s']:.1f} s)"
-    return [line + '; nothing was started.'] + [f'Note: {n}' for n in plan.get('notes', ())]
+    lines = [line + '; nothing was started.']
+    schedule = answer.get('schedule')
+    if schedule:
+        lines.append(schedule_text(schedule))
+    return lines + [f'Note: {n}' for n in plan.get('notes', ())]
+
+
+def schedule_text(schedule: dict) -> str:
+    """When a job with a window starts, and how it stands against its deadline."""
+    text = (f"It would start at {schedule['start_at']} and switch over at "
+            f"{schedule['predicted_end_at']}")
+    if schedule.get('complete_by'):
+        text += (f", {schedule['margin_s']:.0f} s before its deadline "
+                 f"{schedule['complete_by']}")
+        if schedule.get('reduced_margin'):
+            text += ' (less margin than the service wants: the window is short)'
+    return text + '.'
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -222,6 +269,19 @@ def _wait(app, job_id: str) -> dict:
         raise exceptions.CommandError(
             f'Stopped waiting; migration {job_id} goes on. Follow it with '
             f'"openstack server group migration show {job_id}".') from None
+
+
+def _draw(app, answer: dict, path: str | None) -> None:
+    """``--timeline``: the job's (or dry run's) picture, written where the user said."""
+    if not path:
+        return
+    from slm_plugin.report import job_picture  # matplotlib: only when a picture is asked for
+    try:
+        written = job_picture.write_job_picture(answer, path)
+    except (OSError, ValueError) as exc:
+        raise exceptions.CommandError(f'--timeline {path}: cannot write the picture: '
+                                      f'{exc}') from None
+    app.stderr.write(f'Timeline written to {written}\n')
 
 
 class MigrateServerGroup(command.ShowOne):
@@ -264,6 +324,14 @@ class MigrateServerGroup(command.ShowOne):
                               help='No member switches over by post-copy: one that cannot '
                                    'converge is paused within --max-downtime or left to '
                                    'converge by itself')
+        parser.add_argument('--complete-by', metavar='<time>', dest='complete_by',
+                            help='The group must have switched over by then: ISO 8601 '
+                                 '(UTC unless it gives an offset) or +30m, +2h... from '
+                                 'now. The migration starts as late as is safe, so that the '
+                                 'group leaves in time but not too early; a deadline no '
+                                 'plan meets is refused with the earliest one')
+        parser.add_argument('--not-before', metavar='<time>', dest='not_before',
+                            help='Start nothing before then (same forms as --complete-by)')
         parser.add_argument('--on-failure', choices=FAILURE_POLICIES, dest='failure_policy',
                             help='When a member fails: abort the others (not yet '
                                  'switched over), or continue with them')
@@ -275,6 +343,10 @@ class MigrateServerGroup(command.ShowOne):
         parser.add_argument('--wait', action='store_true',
                             help='Show the progress of the group and its members until '
                                  'the migration ends; fail unless it completes')
+        parser.add_argument('--timeline', metavar='<file.png>',
+                            help='With --dry-run, draw the plan (a row per member) into '
+                                 'this PNG file; with --wait, the plan against what '
+                                 'happened')
         return parser
 
     def _target(self, parsed_args) -> dict:
@@ -288,6 +360,11 @@ class MigrateServerGroup(command.ShowOne):
         if parsed_args.dry_run and parsed_args.wait:
             raise exceptions.CommandError('--wait has nothing to wait for with --dry-run, '
                                           'which starts nothing.')
+        if parsed_args.timeline and not (parsed_args.dry_run or parsed_args.wait):
+            raise exceptions.CommandError('--timeline draws a plan (--dry-run) or a job that '
+                                          'has ended (--wait); for a migration started '
+                                          'without them, use "server group migration show '
+                                          '<migration> --timeline <file.png>".')
         if parsed_args.dry_run and not isinstance(self.formatter, formatters.ListFormatter):
             raise exceptions.CommandError(f'-f {parsed_args.formatter} shows one migration; '
                                           'a plan has a row per member: use -f table, json, '
@@ -296,6 +373,10 @@ class MigrateServerGroup(command.ShowOne):
                    if (v := getattr(parsed_args, k)) is not None}
         if parsed_args.max_bandwidth is not None:
             options['max_bandwidth_mibps'] = round(bandwidth_mibps(parsed_args.max_bandwidth), 3)
+        for key in ('complete_by', 'not_before'):
+            if getattr(parsed_args, key) is not None:
+                options[key] = instant(getattr(parsed_args, key),
+                                       '--' + key.replace('_', '-'))
         if parsed_args.dry_run:
             options['dry_run'] = True
         client = self.app.client_manager.slm
@@ -304,10 +385,12 @@ class MigrateServerGroup(command.ShowOne):
                                reason=parsed_args.reason)
         if parsed_args.dry_run:
             self.app.stderr.write('\n'.join(plan_summary(answer)) + '\n')
+            _draw(self.app, answer, parsed_args.timeline)
             return PLAN_COLUMNS, plan_rows(answer.get('plan') or {})
         job = answer
         if parsed_args.wait:
             job = _wait(self.app, job['id'])
+            _draw(self.app, job, parsed_args.timeline)
             if job['status'] != 'completed':
                 raise exceptions.CommandError(progress.job_summary(job))
         return job_columns(job)
@@ -365,10 +448,15 @@ class ShowServerGroupMigration(command.ShowOne):
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument('migration', metavar='<migration>', help='Migration (ID)')
+        parser.add_argument('--timeline', metavar='<file.png>',
+                            help='Also draw the plan against what happened, a row per '
+                                 'member, into this PNG file')
         return parser
 
     def take_action(self, parsed_args):
-        return job_columns(self.app.client_manager.slm.get(parsed_args.migration))
+        job = self.app.client_manager.slm.get(parsed_args.migration)
+        _draw(self.app, job, parsed_args.timeline)
+        return job_columns(job)
 
 
 class AbortServerGroupMigration(command.Command):

@@ -81,6 +81,11 @@ def job_summary(job: dict) -> str:
     while it runs, how far it is and when it is expected to switch over."""
     line = f"Migration {job['id']} of group {_group(job)}: {job['status']}, {_counts(job)}"
     sw = job.get('switchover') or {}
+    schedule = job.get('schedule') or {}
+    if job['status'] == 'pending' and schedule.get('start_at'):
+        line += f", starts at {_clock(schedule['start_at'])}"
+    if schedule.get('complete_by') and job['status'] in ('pending', 'planning', 'running'):
+        line += f", deadline {_clock(schedule['complete_by'])}"
     if job['status'] == 'running' and sw.get('progress') is not None:
         line += f", {100 * sw['progress']:.0f} % done"
         if sw.get('eta_at'):

@@ -57,3 +57,14 @@ def test_a_running_job_says_how_far_it_is_and_when_it_is_expected():
                                 '46 % done, switchover expected at 05:41:10.250Z')
     job['status'] = 'completed'
     assert '% done' not in job_summary(job)
+
+
+def test_a_job_with_a_window_says_when_it_starts_and_its_deadline():
+    job = {'id': 'j1', 'group': {'name': 'web'}, 'status': 'pending',
+           'schedule': {'start_at': '2026-12-03T17:50:00.000Z',
+                        'complete_by': '2026-12-03T18:00:00.000Z'},
+           'switchover': {'switched_over': 0, 'members': 3, 'done': False}}
+    assert job_summary(job) == ('Migration j1 of group web: pending, 0/3 switched over, '
+                                'starts at 17:50:00.000Z, deadline 18:00:00.000Z')
+    job['status'] = 'completed'
+    assert 'deadline' not in job_summary(job) and 'starts at' not in job_summary(job)
