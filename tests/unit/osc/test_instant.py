@@ -25,7 +25,7 @@ def test_instants_are_sent_as_utc(text, sent):
 
 @pytest.mark.parametrize('text', ['tomorrow', '+5', '30m', '-5m', '2026-12-33'])
 def test_a_bad_instant_names_the_option_and_the_forms(text):
-    with pytest.raises(exceptions.CommandError, match=r"--not-before .*: give an ISO 8601 "
+    with pytest.raises(exceptions.CommandError, match=r'--not-before .*: give an ISO 8601 '
                                                       r'instant .* or a time from now'):
         instant(text, '--not-before', now=NOW)
 
