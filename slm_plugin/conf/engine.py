@@ -55,6 +55,16 @@ engine_opts = [
         'is aborted, also under ``on_failure = continue``: nobody could steer it any more, '
         'and a held one would never end.',
     ),
+    cfg.BoolOpt(
+        'learn_link_bandwidth',
+        default=True,
+        help="Whether the status monitor learns each link's available migration bandwidth "
+        'while a job runs: lowered when the migrations crossing a link get less than they '
+        'ask, raised (never above what is configured) when they ask for all of it and get '
+        "it. The planner then plans on the learned figure, so that the members' caps fit "
+        'the link as it is and the group stays in step. Off, the configured figure is '
+        'taken as it is.',
+    ),
     cfg.StrOpt(
         'default_strategy',
         default='synchronized',

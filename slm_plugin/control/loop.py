@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from slm_plugin import exception
 from slm_plugin.control import cloud as api
+from slm_plugin.control.links import LinkMonitor
 from slm_plugin.planning.plan import Plan, View
 from slm_plugin.scenario.model import Scenario
 
@@ -70,7 +71,8 @@ class ControlLoop:
     def __init__(self, cloud: api.Cloud, scenario: Scenario, planner, plan: Plan,
                  tick_s: float = 1.0, deadline_s: float = math.inf, on_failure: str = 'abort',
                  observer: Callable[[float, dict], None] | None = None,
-                 resume: Resume | None = None, steer_retry_s: float = STEER_RETRY_S):
+                 resume: Resume | None = None, steer_retry_s: float = STEER_RETRY_S,
+                 learn_links: bool = True):
         if tick_s <= 0:
             raise ValueError(f'tick_s must be positive, got {tick_s}')
         if on_failure not in ('abort', 'continue'):
@@ -96,6 +98,9 @@ class ControlLoop:
         self._unsteered: dict[str, float] = {}  # member -> when a transient cap/hold first failed
         self._stranded: set[str] = set()  # failed members this loop has aborted
         self._notes: list[str] = []
+        # the status monitor's link estimates (control.links); planners see them as the
+        # links' capacities
+        self.links = LinkMonitor(scenario, plan) if learn_links else None
 
     def request_abort(self) -> None:
         """Stop at the next tick: cancel what has not switched over yet."""
@@ -126,6 +131,9 @@ class ControlLoop:
             self._abort_stranded(progress)
             if not self._remaining(progress, wanted):
                 return self._outcome('failed', ticks)
+            if self.links is not None and self.links.observe(self.cloud.now(), self.tick_s,
+                                                             progress, self._caps):
+                self.scenario = self.links.scenario(self.scenario)
             view = View(self.scenario, self.plan, self.cloud.now(), self._planner_view(progress))
             self._apply(self.planner.decide(view), progress)
             self.cloud.wait(self.tick_s)
@@ -262,7 +270,15 @@ class ControlLoop:
             here = mp.destination if state in api.RESUMED else mp.source
             rows.append(MemberOutcome(mp.member, mp.source, mp.destination, state, here,
                                       self._errors.get(mp.member)))
-        return Outcome(status, self.cloud.now(), ticks, tuple(rows), tuple(self._notes))
+        notes = list(self._notes)
+        if self.links is not None:
+            for link, est in sorted(self.links.estimate.items()):
+                configured = self.links.configured[link]
+                if est < 0.95 * configured:
+                    notes.append(f'link {link} gave the migrations about {est:.0f} MiB/s, '
+                                 f'not the {configured:.0f} MiB/s configured; the plan '
+                                 'followed it')
+        return Outcome(status, self.cloud.now(), ticks, tuple(rows), tuple(notes))
 
 
 def _changed(old: float | None, new: float | None) -> bool:

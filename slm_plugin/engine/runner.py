@@ -424,7 +424,8 @@ class JobRunner:
         on_failure = options.get('failure_policy') or self.conf.engine.on_failure
         self.loop = ControlLoop(job_cloud, scenario, planner, plan, tick_s=tick_s,
                                 on_failure=on_failure, observer=self._observe, resume=resume,
-                                steer_retry_s=self.conf.engine.steer_retry_timeout)
+                                steer_retry_s=self.conf.engine.steer_retry_timeout,
+                                learn_links=self.conf.engine.learn_link_bandwidth)
         outcome = self.loop.run()
         self._stop_leftovers(job_cloud, outcome)
         settled = job_cloud.settle(self.conf.engine.settle_timeout)

@@ -264,9 +264,10 @@ class SynchronizedPlanner(Planner):
     def _waves(self, view: View):
         """Members per wave, and the earlier waves each one shares a resource with.
 
-        Depends on the plan only, so it is worked out once per plan.
+        Depends on the plan and the scenario only, so it is worked out once per plan, and
+        again when the scenario changes (control.links: a link's learned capacity).
         """
-        if self._wave_cache is not None and self._wave_cache[0] is view.plan:
+        if self._wave_cache is not None and self._wave_cache[0] == (view.plan, view.scenario):
             return self._wave_cache[1]
         hosts = {h.name: h.site for h in view.scenario.hosts}
         waves: dict[int, list[str]] = {}
@@ -284,7 +285,8 @@ class SynchronizedPlanner(Planner):
         planned = [members[mp.member] for mp in view.plan.members]
         capacity, routes = resources(view.scenario, planned, view.plan.destinations)
         route = {m.name: r for m, r in zip(planned, routes, strict=True)}
-        self._wave_cache = (view.plan, (waves, conflicts), (members, capacity, route))
+        self._wave_cache = ((view.plan, view.scenario), (waves, conflicts),
+                            (members, capacity, route))
         return waves, conflicts
 
     def _routes(self, view: View):

@@ -22,6 +22,8 @@ class Run:
     outcome: Outcome
     results: tuple[MemberResult, ...]
     groups: tuple[GroupMetrics, ...]
+    #: (cloud seconds, {link: learned MiB/s}) at every change of the status monitor's estimate
+    link_history: tuple[tuple[float, dict[str, float]], ...] = ()
 
     @property
     def lower_bound_s(self) -> float:
@@ -34,17 +36,23 @@ class Run:
 
 def simulate(scenario: Scenario, strategy: str, tick_s: float = 1.0, seed: int = 0,
              dirty_noise: float = 0.0, observer=None, deadline_s: float = 7 * 86400.0,
-             plan: Plan | None = None, planner=None) -> Run:
-    """Plan (unless given the plan) and run one strategy in a fresh simulated cloud."""
+             plan: Plan | None = None, planner=None, actual: Scenario | None = None,
+             learn_links: bool = True) -> Run:
+    """Plan (unless given the plan) and run one strategy in a fresh simulated cloud.
+
+    ``actual`` is the cloud as it really is where it differs from what the planner is
+    told (``scenario``): a link slower than configured, say.
+    """
     planner = planner or planning.get(strategy)
     plan = plan or planner.plan(scenario)
-    cloud = SimulatedCloud(scenario, seed=seed, dirty_noise=dirty_noise)
+    cloud = SimulatedCloud(actual or scenario, seed=seed, dirty_noise=dirty_noise)
     loop = ControlLoop(cloud, scenario, planner, plan, tick_s=tick_s, deadline_s=deadline_s,
-                       observer=observer)
+                       observer=observer, learn_links=learn_links)
     outcome = loop.run()
     results = tuple(cloud.results())
     return Run(scenario, strategy, plan, outcome, results,
-               tuple(group_metrics(scenario, results, cloud.split_traffic_mib)))
+               tuple(group_metrics(actual or scenario, results, cloud.split_traffic_mib)),
+               tuple(loop.links.history) if loop.links is not None else ())
 
 
 def forecast(scenario: Scenario, plan: Plan, planner=None, tick_s: float = 1.0) -> Plan:

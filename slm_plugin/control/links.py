@@ -1,0 +1,134 @@
+"""The status monitor's estimate of each link's migration bandwidth, learned as the job runs.
+
+The configuration (or the scenario) says what a WAN link carries; what it
+gives SLM's migrations can be less: other traffic shares it, a path is
+slower than its name. The seed SLM's status monitor "detects the available
+migration link bandwidth"; here it is learned from what the migrations that
+cross the link get against what they ask:
+
+* where they ask for at least the whole estimate (the link is *saturated*:
+  an uncapped migration asks for all of it), what they get together is what
+  the link gives: the estimate moves ``GAIN`` of the way there, down or up;
+  where they get all they ask for (``HIGH`` of the estimate) it is also
+  probed ``STEP`` higher, since caps that sum to the estimate cannot show
+  that the link gives more;
+* where they ask for less and get clearly less (below ``LOW`` of it) for
+  ``PERSIST`` looks in a row, the link gives no more than they got: the
+  estimate moves there the same way.
+
+The estimate never exceeds what is configured, which is the most SLM may
+use.
+
+A look counts only where every migration on the link says something of it:
+in its memory phase (or held, at its trickle), not just started (its first
+interval is partial) and with enough left to send for a whole look (a round
+that ends mid-interval idles part of it). One that does not still uses the
+link, so the others' figures are not what the link gave: the look is left;
+so is one while a member's post-copy tail (uncapped) crosses it. Traffic
+that is not SLM's (the group's own, split across the sites; anything else)
+is not seen, only felt: it is what makes a link give less than configured.
+
+Planners see the estimate as the link's capacity (control.loop replaces it in
+the scenario), so the plan's caps and the group's synchronized switchover
+follow the link as it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from slm_plugin.control import cloud as api
+from slm_plugin.planning.plan import Plan
+from slm_plugin.scenario.model import Scenario
+
+LOW = 0.92  # an unsaturated link that gave less than this share of the ask gives less
+HIGH = 0.97  # a saturated link that gave at least this share of the estimate may give more
+GAIN = 0.5  # how far the estimate moves toward what the link gave, per look
+STEP = 0.04  # how much higher a saturated link that gave all is probed, per look
+PERSIST = 2  # looks in a row of an unsaturated link giving less before it is believed
+FLOOR_MIBPS = 1.0
+
+
+class LinkMonitor:
+    def __init__(self, scenario: Scenario, plan: Plan):
+        self.configured = {link.name: link.capacity_mibps for link in scenario.links}
+        self.estimate = dict(self.configured)
+        hosts = {h.name: h for h in scenario.hosts}
+        self._route = {}  # member -> the link it crosses
+        for mp in plan.members:
+            src, dst = hosts.get(mp.source), hosts.get(mp.destination)
+            if src is None or dst is None or src.site == dst.site:
+                continue
+            link = scenario.link_between(src.site, dst.site)
+            if link is not None:
+                self._route[mp.member] = link.name
+        self._short: dict[str, int] = {}
+        self.history: list[tuple[float, dict[str, float]]] = []  # (now, estimates) on change
+
+    def observe(self, now: float, tick_s: float, progress: Mapping[str, api.Progress],
+                caps: Mapping[str, float | None]) -> bool:
+        """Learn from one look; True if an estimate changed."""
+        asked: dict[str, float] = {}
+        got: dict[str, float] = {}
+        mute: set[str] = set()  # links with a migration on them whose rate says nothing
+        for name, p in progress.items():
+            link = self._route.get(name)
+            if link is None or p.status not in (api.MIGRATING, api.HELD, api.SWITCHED_OVER):
+                continue
+            if p.status == api.SWITCHED_OVER or not _telling(p, now, tick_s, caps.get(name)):
+                mute.add(link)  # it uses the link too: what the others got is not all
+                continue
+            cap = caps.get(name)
+            asked[link] = asked.get(link, 0.0) + (cap if cap is not None else float('inf'))
+            got[link] = got.get(link, 0.0) + p.throughput_mibps
+        for link in mute:
+            asked.pop(link, None)
+        changed = False
+        for link, ask in asked.items():
+            est, gave = self.estimate[link], got[link]
+            if ask >= HIGH * est:  # saturated: what they got is what the link gives
+                self._short[link] = 0
+                new = est + GAIN * (gave - est)
+                if gave >= HIGH * est and ask < float('inf'):
+                    # caps that fill the estimate cannot show more: ask for a little more
+                    new = max(new, est * (1 + STEP))
+            elif gave < LOW * ask:
+                self._short[link] = self._short.get(link, 0) + 1
+                if self._short[link] < PERSIST:
+                    continue
+                new = est + GAIN * (gave - est)
+            else:
+                self._short[link] = 0
+                continue
+            new = min(self.configured[link], max(FLOOR_MIBPS, new))
+            if abs(new - est) > 0.005 * est:  # a change worth re-planning for
+                changed |= self._set(link, new)
+        if changed:
+            self.history.append((now, dict(self.estimate)))
+        return changed
+
+    def _set(self, link: str, value: float) -> bool:
+        if abs(value - self.estimate[link]) < 1e-9:
+            return False
+        self.estimate[link] = value
+        return True
+
+    def scenario(self, scenario: Scenario) -> Scenario:
+        """``scenario`` with every link at its learned capacity."""
+        return dataclasses.replace(scenario, links=tuple(
+            dataclasses.replace(link, capacity_mibps=self.estimate.get(link.name,
+                                                                       link.capacity_mibps))
+            for link in scenario.links))
+
+
+def _telling(p: api.Progress, now: float, tick_s: float, cap: float | None) -> bool:
+    """Whether this migration's last throughput says what its link gives."""
+    if p.status == api.HELD:
+        return True  # its trickle is what it asks and gets
+    if p.round < 0:
+        return False
+    if now - p.started_at < 2 * tick_s:
+        return False
+    rate = cap if cap is not None else p.throughput_mibps
+    return p.memory_remaining_mib > max(rate, p.throughput_mibps) * tick_s * 1.5
