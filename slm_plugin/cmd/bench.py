@@ -15,6 +15,7 @@ import sys
 import time
 
 from slm_plugin import planning
+from slm_plugin.cmd import bench_controls
 from slm_plugin.planning.plan import View
 from slm_plugin.scenario import loader, synthetic
 from slm_plugin.simulation.cloud import SimulatedCloud
@@ -187,6 +188,9 @@ def main(argv=None) -> int:
     result = {
         'comparison': compare(args.seed, args.dirty_noise),
         'link_learning': link_learning(args.seed, args.dirty_noise),
+        'budget': bench_controls.budget(args.seed, args.dirty_noise),
+        'deadlines': bench_controls.deadlines(args.seed, args.dirty_noise),
+        'eta': bench_controls.eta_error(args.seed, args.dirty_noise),
         'planner_speed': planner_speed(1000 if big else 100, 10, 3 if big else 1),
         'tick_speed': tick_speed(1000 if big else 200, 20),
         'simulator_speed': simulator_speed(1000 if big else 200),
@@ -253,6 +257,7 @@ def report(result: dict) -> str:
             + f" {r['learned split_time_s']:>8.2f}/{r['not learned split_time_s']:.2f}/"
             f"{r['told the truth split_time_s']:.2f}")
     lines += ['Target: within 10 % in 10 ticks where the link limits the job.']
+    lines += bench_controls.report(result)
     lines += ['', 'Planner speed (median)']
     for r in result['planner_speed']:
         lines.append(f"  {r['strategy']:21} {r['vms']} VMs in {r['groups']} groups: "

@@ -56,7 +56,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from slm_plugin.control import cloud as api
-from slm_plugin.planning.base import Planner, resources
+from slm_plugin.planning.base import BUDGET_PLANNED, Planner, resources
 from slm_plugin.planning.placement import moving_groups
 from slm_plugin.planning.plan import Decision, Plan, View
 from slm_plugin.scenario.model import Member, Scenario
@@ -367,12 +367,29 @@ class SynchronizedPlanner(Planner):
                     else:
                         continue
                     run.forced.add(mp.member)
+        budget = scenario.limits.max_bandwidth_mibps
+        if budget is not None:
+            caps = _within(caps, budget * BUDGET_PLANNED)
         for name, p in view.progress.items():
             if p.status == api.SWITCHED_OVER:
                 caps[name] = None  # a post-copy tail: the guest waits for its pages
         for name, cap in caps.items():
             run.caps_sent[name] = (*run.caps_sent.get(name, ())[-1:], cap)
         return Decision(start=tuple(start), caps=caps, force=tuple(force), notes=tuple(notes))
+
+
+def _within(caps: dict[str, float | None], budget: float) -> dict[str, float | None]:
+    """The caps, their parts above the floor scaled down so that together they fit the
+    job's budget: holds and forced members sit at the floor (the least max speed libvirt
+    takes), and enough of them would otherwise add up past it."""
+    total = sum(c for c in caps.values() if c is not None)
+    if total <= budget:
+        return caps
+    floors = sum(FLOOR_MIBPS for c in caps.values() if c is not None)
+    above = total - floors
+    k = max(0.0, budget - floors) / above if above > 0 else 0.0
+    return {n: None if c is None else FLOOR_MIBPS + (c - FLOOR_MIBPS) * k
+            for n, c in caps.items()}
 
 
 def _limit(run: _Run, name: str, p: api.Progress) -> float:
