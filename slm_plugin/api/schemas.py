@@ -68,6 +68,8 @@ def create(strategies) -> dict:
                                                            'to 1000000'},
                         'failure_policy': {'type': 'string', 'enum': ['abort', 'continue']},
                         'allow_post_copy': {'type': 'boolean'},
+                        'priority': {'type': 'string',
+                                     'enum': ['critical', 'user', 'maintenance']},
                         'complete_by': _INSTANT,
                         'not_before': _INSTANT,
                         'dry_run': {'type': 'boolean'},

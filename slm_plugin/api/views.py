@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 
+from slm_plugin.control import shares
 from slm_plugin.db import states
 
 BASE = '/v1/group-migrations'
@@ -25,6 +26,7 @@ def summary(job, url: str = '') -> dict:
         'strategy': job.strategy,
         'target': request.get('target') or {},
         'requested_by': request.get('requested_by'),
+        'priority': shares.name_of(job.priority),
         'owner': job.owner,
         'error': job.error,
         'created_at': _time(job.created_at),

@@ -51,6 +51,17 @@ maintenance_opts = [
         'so that a host disabled for another reason (a failed health check, a '
         'scheduler drain) is left alone.',
     ),
+    cfg.StrOpt(
+        'priority',
+        default='maintenance',
+        choices=[('critical', 'Before every other job, and first on the links'),
+                 ('user', "As an operator's request (the default of a request)"),
+                 ('maintenance', "After the operators' requests, on what they leave of "
+                  'the links')],
+        help="Priority of the maintenance hook's evacuations against other jobs: pending "
+        'jobs are started highest priority first, and a job plans on what jobs of a '
+        'higher priority leave of the links they share.',
+    ),
     cfg.BoolOpt(
         'evacuate_lone_servers',
         default=False,

@@ -51,7 +51,14 @@ FLOOR_MIBPS = 1.0
 
 
 class LinkMonitor:
-    def __init__(self, scenario: Scenario, plan: Plan):
+    """Per link of a job: the estimate, and what the job's migrations ask of it.
+
+    ``learn`` off keeps the configured figures (``[engine] learn_link_bandwidth``);
+    what the job asks is still known, for the priorities between jobs
+    (control.shares)."""
+
+    def __init__(self, scenario: Scenario, plan: Plan, learn: bool = True):
+        self.learn = learn
         self.configured = {link.name: link.capacity_mibps for link in scenario.links}
         self.estimate = dict(self.configured)
         hosts = {h.name: h for h in scenario.hosts}
@@ -69,6 +76,8 @@ class LinkMonitor:
     def observe(self, now: float, tick_s: float, progress: Mapping[str, api.Progress],
                 caps: Mapping[str, float | None]) -> bool:
         """Learn from one look; True if an estimate changed."""
+        if not self.learn:
+            return False
         asked: dict[str, float] = {}
         got: dict[str, float] = {}
         mute: set[str] = set()  # links with a migration on them whose rate says nothing
@@ -114,11 +123,31 @@ class LinkMonitor:
         self.estimate[link] = value
         return True
 
-    def scenario(self, scenario: Scenario) -> Scenario:
-        """``scenario`` with every link at its learned capacity."""
+    def asks(self, progress: Mapping[str, api.Progress],
+             caps: Mapping[str, float | None]) -> dict[str, float]:
+        """What the job's live migrations ask of each link: their caps (an uncapped one,
+        the link's whole estimate), at most the estimate."""
+        out: dict[str, float] = {}
+        for name, p in progress.items():
+            link = self._route.get(name)
+            if link is None or p.status not in (api.MIGRATING, api.HELD, api.SWITCHED_OVER):
+                continue
+            cap = caps.get(name)
+            out[link] = out.get(link, 0.0) + (self.estimate[link] if cap is None else cap)
+        return {link: min(v, self.estimate[link]) for link, v in out.items()}
+
+    def capacities(self, ceiling: Mapping[str, float] | None = None) -> dict[str, float]:
+        """Each link's capacity as the job's planner should see it: the estimate, and no
+        more than ``ceiling`` (what higher-priority jobs leave of it)."""
+        ceiling = ceiling or {}
+        return {link: min(est, ceiling.get(link, est)) for link, est in self.estimate.items()}
+
+    def scenario(self, scenario: Scenario, capacities: Mapping[str, float] | None = None):
+        """``scenario`` with every link at ``capacities`` (default: the estimates)."""
+        capacities = self.estimate if capacities is None else capacities
         return dataclasses.replace(scenario, links=tuple(
-            dataclasses.replace(link, capacity_mibps=self.estimate.get(link.name,
-                                                                       link.capacity_mibps))
+            dataclasses.replace(link, capacity_mibps=capacities.get(link.name,
+                                                                    link.capacity_mibps))
             for link in scenario.links))
 
 

@@ -72,7 +72,8 @@ class ControlLoop:
                  tick_s: float = 1.0, deadline_s: float = math.inf, on_failure: str = 'abort',
                  observer: Callable[[float, dict], None] | None = None,
                  resume: Resume | None = None, steer_retry_s: float = STEER_RETRY_S,
-                 learn_links: bool = True):
+                 learn_links: bool = True,
+                 share: Callable[[dict[str, float]], dict[str, float]] | None = None):
         if tick_s <= 0:
             raise ValueError(f'tick_s must be positive, got {tick_s}')
         if on_failure not in ('abort', 'continue'):
@@ -98,9 +99,12 @@ class ControlLoop:
         self._unsteered: dict[str, float] = {}  # member -> when a transient cap/hold first failed
         self._stranded: set[str] = set()  # failed members this loop has aborted
         self._notes: list[str] = []
-        # the status monitor's link estimates (control.links); planners see them as the
-        # links' capacities
-        self.links = LinkMonitor(scenario, plan) if learn_links else None
+        # the status monitor's link estimates (control.links), within what jobs of a
+        # higher priority leave (``share``: this job's asks -> each link's capacity left
+        # for it; control.shares); planners see them as the links' capacities
+        self.links = LinkMonitor(scenario, plan, learn=learn_links)
+        self.share = share
+        self._capacities = self.links.capacities()
 
     def request_abort(self) -> None:
         """Stop at the next tick: cancel what has not switched over yet."""
@@ -131,13 +135,19 @@ class ControlLoop:
             self._abort_stranded(progress)
             if not self._remaining(progress, wanted):
                 return self._outcome('failed', ticks)
-            if self.links is not None and self.links.observe(self.cloud.now(), self.tick_s,
-                                                             progress, self._caps):
-                self.scenario = self.links.scenario(self.scenario)
+            self._follow_links(progress)
             view = View(self.scenario, self.plan, self.cloud.now(), self._planner_view(progress))
             self._apply(self.planner.decide(view), progress)
             self.cloud.wait(self.tick_s)
             ticks += 1
+
+    def _follow_links(self, progress) -> None:
+        self.links.observe(self.cloud.now(), self.tick_s, progress, self._caps)
+        ceiling = self.share(self.links.asks(progress, self._caps)) if self.share else None
+        capacities = self.links.capacities(ceiling)
+        if capacities != self._capacities:
+            self._capacities = capacities
+            self.scenario = self.links.scenario(self.scenario, capacities)
 
     # -- acting ----------------------------------------------------------------------
 
@@ -271,7 +281,7 @@ class ControlLoop:
             rows.append(MemberOutcome(mp.member, mp.source, mp.destination, state, here,
                                       self._errors.get(mp.member)))
         notes = list(self._notes)
-        if self.links is not None:
+        if self.links.learn:
             for link, est in sorted(self.links.estimate.items()):
                 configured = self.links.configured[link]
                 if est < 0.95 * configured:

@@ -161,7 +161,7 @@ def list_active_jobs(context, server_group_id=None) -> list[models.Job]:
 
 
 def claimable_jobs(context, limit: int, now=None) -> list[str]:
-    """Ids of unfinished jobs nobody holds a lease on, oldest first."""
+    """Ids of unfinished jobs nobody holds a lease on, highest priority first, then oldest."""
     with db.get_context_manager(context).reader.using(context):
         now = now or _db_now(context)
         query = (sa.select(models.Job.id)
@@ -169,7 +169,8 @@ def claimable_jobs(context, limit: int, now=None) -> list[str]:
                  .where(sa.or_(models.Job.owner.is_(None),
                                models.Job.lease_expires_at.is_(None),
                                models.Job.lease_expires_at < now))
-                 .order_by(models.Job.created_at, models.Job.id)
+                 .order_by(models.Job.priority.desc(), models.Job.created_at,
+                           models.Job.id)
                  .limit(limit))
         return list(context.session.scalars(query))
 

@@ -75,6 +75,9 @@ class Job(TimestampMixin, Base):
     # while it runs: the share done (only grows) and the predicted switchover of the group
     progress: orm.Mapped[float | None] = orm.mapped_column(sa.Float)
     eta_at: orm.Mapped[datetime.datetime | None] = orm.mapped_column(DateTime)
+    # control.shares.LEVELS: claimed first, and first on the links it shares
+    priority: orm.Mapped[int] = orm.mapped_column(sa.Integer, nullable=False, default=200,
+                                                  server_default='200')
 
     members: orm.Mapped[list['Member']] = orm.relationship(
         back_populates='job', order_by='Member.id', lazy='raise')

@@ -8,6 +8,7 @@ import time
 from oslo_log import log as logging
 
 from slm_plugin import exception, planning
+from slm_plugin.control import shares
 from slm_plugin.db import coordination
 from slm_plugin.engine import backends
 from slm_plugin.engine.runner import plan_to_dict
@@ -51,7 +52,7 @@ def submit(context, conf, backend, request: dict, requested_by: str, reason: str
         stored['reason'] = reason
     values = {'server_group_id': group.id, 'server_group_name': group.name,
               'strategy': strategy, 'request': stored, 'project_id': context.project_id,
-              'user_id': context.user_id}
+              'user_id': context.user_id, 'priority': _priority(options)}
     members = [{'server_id': s.server_id, 'name': s.name, 'source_host': s.host}
                for s in group.servers]
     job = coordination.create_job(context, values, members, event={
@@ -79,6 +80,13 @@ def dry_run(conf, backend, request: dict) -> dict:
     if options.get('complete_by') or options.get('not_before'):
         out['schedule'] = _schedule(conf, backend, options, predicted).as_dict()
     return out
+
+
+def _priority(options) -> int:
+    try:
+        return shares.level(options.get('priority'))
+    except ValueError as exc:  # the API's schema names the choices first
+        raise exception.Invalid(f'Invalid input for field options.priority: {exc}') from None
 
 
 def _predict(conf, backend, group, target, options, strategy):

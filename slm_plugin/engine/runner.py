@@ -422,10 +422,17 @@ class JobRunner:
                              stopping=self.stopping, started=resume.started)
         self.job_cloud = job_cloud
         on_failure = options.get('failure_policy') or self.conf.engine.on_failure
+        capacity = {link.name: link.capacity_mibps for link in scenario.links}
+        asks = getattr(self.engine, 'link_asks', None)
+
+        def share(mine, job_id=job.id, priority=job.priority):
+            """What the engine's jobs of a higher priority leave of the links (shares)."""
+            return asks.left_for(job_id, priority, mine, capacity)
         self.loop = ControlLoop(job_cloud, scenario, planner, plan, tick_s=tick_s,
                                 on_failure=on_failure, observer=self._observe, resume=resume,
                                 steer_retry_s=self.conf.engine.steer_retry_timeout,
-                                learn_links=self.conf.engine.learn_link_bandwidth)
+                                learn_links=self.conf.engine.learn_link_bandwidth,
+                                share=share if asks is not None else None)
         outcome = self.loop.run()
         self._stop_leftovers(job_cloud, outcome)
         settled = job_cloud.settle(self.conf.engine.settle_timeout)

@@ -27,6 +27,7 @@ from oslo_log import log as logging
 from slm_plugin import context as slm_context
 from slm_plugin import exception
 from slm_plugin.common import messaging as rpc
+from slm_plugin.control import shares
 from slm_plugin.db import coordination
 from slm_plugin.db.manager import database_manager
 from slm_plugin.engine import backends, jobs
@@ -56,6 +57,39 @@ class EngineEndpoint:
         return {'host': self.engine.host, 'jobs': sorted(self.engine.running_jobs())}
 
 
+class LinkAsks:
+    """What each job this engine runs asks of each link, and at which priority.
+
+    The runners write their asks every tick and read what the jobs of a higher
+    priority leave them (control.shares.left_for). Links are named by their two
+    sites in order, so that two jobs' scenarios name one link alike. Jobs that
+    other engines run are not seen: priorities act between one engine's jobs.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._asks: dict[str, tuple[int, dict[str, float]]] = {}
+
+    @staticmethod
+    def key(link: str) -> str:
+        return '<->'.join(sorted(link.split('<->')))
+
+    def left_for(self, job_id: str, priority: int, asks: dict[str, float],
+                 capacity: dict[str, float]) -> dict[str, float]:
+        """Record ``asks`` of ``job_id``; each of ``capacity``'s links less what jobs of
+        a higher priority ask of it."""
+        keyed = {self.key(k): v for k, v in asks.items()}
+        with self._lock:
+            self._asks[job_id] = (priority, keyed)
+            others = [v for j, v in self._asks.items() if j != job_id]
+        left = shares.left_for(priority, {self.key(k): v for k, v in capacity.items()}, others)
+        return {k: left[self.key(k)] for k in capacity}
+
+    def drop(self, job_id: str) -> None:
+        with self._lock:
+            self._asks.pop(job_id, None)
+
+
 class EngineService:
     #: what runs one job (benchmarks and fault tests time or kill it at a chosen step)
     runner_class = JobRunner
@@ -68,6 +102,7 @@ class EngineService:
         self.db = db_manager or database_manager(conf)
         self._own_db = db_manager is None
         self._runners: dict[str, JobRunner] = {}
+        self.link_asks = LinkAsks()
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -148,6 +183,7 @@ class EngineService:
         return True
 
     def runner_done(self, runner: JobRunner):
+        self.link_asks.drop(runner.job_id)
         with self._lock:
             self._runners.pop(runner.job_id, None)
             self._threads.pop(runner.job_id, None)
@@ -183,7 +219,8 @@ class EngineService:
         created = []
         zone = self.conf.maintenance.target_availability_zone
         for group in self.backend.groups_on_host(host):
-            request = {'group': group.id, 'target': self.backend.evacuation_target(host, zone)}
+            request = {'group': group.id, 'target': self.backend.evacuation_target(host, zone),
+                       'options': {'priority': self.conf.maintenance.priority}}
             ctxt = self.context()
             try:
                 job = jobs.submit(ctxt, self.conf, self.backend, request,

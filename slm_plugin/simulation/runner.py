@@ -52,7 +52,7 @@ def simulate(scenario: Scenario, strategy: str, tick_s: float = 1.0, seed: int =
     results = tuple(cloud.results())
     return Run(scenario, strategy, plan, outcome, results,
                tuple(group_metrics(actual or scenario, results, cloud.split_traffic_mib)),
-               tuple(loop.links.history) if loop.links is not None else ())
+               tuple(loop.links.history))
 
 
 def forecast(scenario: Scenario, plan: Plan, planner=None, tick_s: float = 1.0) -> Plan:

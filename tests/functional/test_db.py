@@ -53,7 +53,7 @@ def _job_values(**overrides):
 def test_migrations_up_and_down(db_url):
     assert migration.version(db_url) is None
     migration.upgrade(db_url)
-    assert migration.version(db_url) == migration.head() == '0005'
+    assert migration.version(db_url) == migration.head() == '0006'
     assert SLM_TABLES <= migration.table_names(db_url)
 
     # The migrations create exactly what the models describe.

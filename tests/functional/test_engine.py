@@ -408,3 +408,59 @@ def test_an_engine_killed_at_each_step_loses_nothing(cluster, step):
     else:
         assert job.status == 'completed', (step, job.error)
         assert starts == dict.fromkeys(WEB, 1)
+
+
+def _switchovers(job):
+    return [m.switchover_at for m in job.members]
+
+
+def _duration_s(job):
+    return (max(_switchovers(job)) - min(m.started_at for m in job.members)).total_seconds()
+
+
+def _spread_s(job):
+    return (max(_switchovers(job)) - min(_switchovers(job))).total_seconds()
+
+
+def _two_jobs(tmp_path, rabbit_url, db_url, web_priority, db_priority):
+    """web, then db at once, on one engine and one link; both jobs as they ended."""
+    c = Cluster(tmp_path, rabbit_url, db_url)
+    try:
+        engine = c.engine('engine-a')
+        web = c.submit(engine, 'web', options={'priority': web_priority})
+        db_job = c.submit(engine, 'db', options={'priority': db_priority})
+        engine.try_claim(web)
+        engine.try_claim(db_job)
+        return c.wait_final(web, 120), c.wait_final(db_job, 120)
+    finally:
+        c.close()
+
+
+def test_a_higher_priority_job_gets_the_shared_link_first_and_the_other_stays_in_step(
+        tmp_path, rabbit_url, mariadb_url):
+    """db (critical) starts just after web (maintenance) on the same 120 MiB/s link: web
+    plans on what db leaves and slows down, db moves about as fast as alone, and web's
+    members still switch over together. The same two jobs at equal priority share the link
+    and db takes far longer."""
+    (tmp_path / 'equal').mkdir()
+    (tmp_path / 'ranked').mkdir()
+    web_eq, db_eq = _two_jobs(tmp_path / 'equal', rabbit_url, mariadb_url, 'user', 'user')
+    web_rk, db_rk = _two_jobs(tmp_path / 'ranked', rabbit_url, mariadb_url, 'maintenance',
+                              'critical')
+    for job in (web_eq, db_eq, web_rk, db_rk):
+        assert job.status == 'completed', job.error
+    assert (db_rk.priority, web_rk.priority) == (300, 100)
+    print(f'db (critical) {_duration_s(db_rk):.2f} s against {_duration_s(db_eq):.2f} s at '
+          f'equal priority; web {_duration_s(web_rk):.2f} s (spread {_spread_s(web_rk):.3f} s) '
+          f'against {_duration_s(web_eq):.2f} s (spread {_spread_s(web_eq):.3f} s)')
+    assert _duration_s(db_rk) < 0.85 * _duration_s(db_eq), (_duration_s(db_rk),
+                                                           _duration_s(db_eq))
+    assert _spread_s(web_rk) < 1.0, _switchovers(web_rk)  # slowed, not split
+
+
+def test_pending_jobs_are_claimed_highest_priority_first(cluster):
+    a = cluster.engine('engine-a', start=False)
+    low = cluster.submit(a, 'web', options={'priority': 'maintenance'})
+    high = cluster.submit(a, 'db', options={'priority': 'critical'})
+    assert coordination.claimable_jobs(cluster.context(), 5) == [high, low]
+    assert cluster.job(low).priority < cluster.job(high).priority

@@ -395,8 +395,10 @@ def test_a_deadline_starts_the_group_as_late_as_is_safe_and_one_no_plan_meets_is
 
     # a window opening in an hour: the job waits for it, and an abort meanwhile starts nothing
     waiting = cloud.ok('server', 'group', 'migrate', 'db', '--to-az', 'dc-b', '--not-before',
-                       '+1h', '-f', 'json').json()
+                       '+1h', '--priority', 'maintenance', '-f', 'json').json()
     assert waiting['status'] == 'pending', waiting
+    assert waiting['priority'] == 'maintenance' and waiting['options']['priority'] == \
+        'maintenance', waiting
     assert _instant(waiting['schedule']['start_at']) > time.time() + 3500, waiting
     path = f"/v1/group-migrations/{waiting['id']}"
     wait_for(lambda: any(e['kind'] == 'job.waiting'
@@ -486,6 +488,11 @@ def test_user_errors_print_the_api_message_and_start_nothing(cloud):
                      '--wait')
     assert dry_wait.rc != 0
     assert '--wait has nothing to wait for with --dry-run' in dry_wait.err
+
+    unranked = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--priority',
+                     'urgent')
+    assert unranked.rc == 2 and "argument --priority: invalid choice: 'urgent'" in \
+        unranked.err, unranked
 
     undrawable = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--timeline',
                        'x.png')

@@ -24,6 +24,7 @@ from slm_plugin.osc.v1 import progress
 STRATEGIES = ('synchronized', 'synchronized-postcopy', 'parallel', 'sequential', 'bounded',
               'evict')
 FAILURE_POLICIES = ('abort', 'continue')
+PRIORITIES = ('critical', 'user', 'maintenance')
 STATUSES = ('pending', 'planning', 'running', 'completed', 'failed', 'aborted')
 POLL_INTERVAL_S = 1.0
 MIB = 1024 * 1024
@@ -183,6 +184,7 @@ def job_columns(job: dict) -> tuple[tuple, tuple]:
         'schedule': format_columns.DictColumn(job.get('schedule') or {}),
         'reason': job.get('reason'),
         'requested_by': job.get('requested_by'),
+        'priority': job.get('priority'),
         'owner': job.get('owner'),
         'error': job.get('error'),
         'created_at': job.get('created_at'),
@@ -332,6 +334,12 @@ class MigrateServerGroup(command.ShowOne):
                                  'plan meets is refused with the earliest one')
         parser.add_argument('--not-before', metavar='<time>', dest='not_before',
                             help='Start nothing before then (same forms as --complete-by)')
+        parser.add_argument('--priority', choices=PRIORITIES,
+                            help='Against other migrations: a higher one is started first '
+                                 'and plans on the links first; a lower one plans on what '
+                                 'the higher ones leave of the links they share, and slows '
+                                 "down without splitting (default: user; the maintenance "
+                                 "hook's: maintenance)")
         parser.add_argument('--on-failure', choices=FAILURE_POLICIES, dest='failure_policy',
                             help='When a member fails: abort the others (not yet '
                                  'switched over), or continue with them')
@@ -369,7 +377,8 @@ class MigrateServerGroup(command.ShowOne):
             raise exceptions.CommandError(f'-f {parsed_args.formatter} shows one migration; '
                                           'a plan has a row per member: use -f table, json, '
                                           'yaml or value.')
-        options = {k: v for k in ('allowed_downtime_ms', 'failure_policy', 'allow_post_copy')
+        options = {k: v for k in ('allowed_downtime_ms', 'failure_policy', 'allow_post_copy',
+                                  'priority')
                    if (v := getattr(parsed_args, k)) is not None}
         if parsed_args.max_bandwidth is not None:
             options['max_bandwidth_mibps'] = round(bandwidth_mibps(parsed_args.max_bandwidth), 3)
