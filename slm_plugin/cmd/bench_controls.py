@@ -27,7 +27,7 @@ BUDGET_SHARE = 0.5
 DEADLINE_FACTORS = (0.9, 1.1, 1.5)
 
 
-class _CapsSeen(SimulatedCloud):
+class CapsSeen(SimulatedCloud):
     """The simulated cloud, keeping the max speed last set on each migration."""
 
     def __init__(self, *args, **kwargs):
@@ -80,7 +80,7 @@ def budget(seed: int, dirty_noise: float, scenarios=None, strategies=STRATEGIES)
                     seen['rates_all'] = max(seen['rates_all'], sum(
                         p.throughput_mibps for p in progress.values()))
                 return look
-            _, outcome, figures = _run(scenario, strategy, seed, dirty_noise, watch, _CapsSeen)
+            _, outcome, figures = _run(scenario, strategy, seed, dirty_noise, watch, CapsSeen)
             _, _, free = _run(told, strategy, seed, dirty_noise)
             rows.append({'scenario': name, 'strategy': strategy, 'budget_mibps': limit,
                          'status': outcome.status,

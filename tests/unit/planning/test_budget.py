@@ -11,6 +11,7 @@ import math
 import pytest
 
 from slm_plugin import exception, planning
+from slm_plugin.cmd.bench_controls import CapsSeen
 from slm_plugin.control import cloud as api
 from slm_plugin.control.loop import ControlLoop
 from slm_plugin.scenario import loader
@@ -19,21 +20,10 @@ from slm_plugin.simulation.cloud import SimulatedCloud
 PLANNERS = ['bounded', 'evict', 'parallel', 'sequential', 'synchronized']
 
 
-class CapWatch(SimulatedCloud):
+class CapWatch(CapsSeen):
     """The simulator, adding up at every look the caps of what is migrating."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.caps: dict[str, float | None] = {}
-        self.most = 0.0
-
-    def start(self, member, destination, cap_mibps):
-        super().start(member, destination, cap_mibps)
-        self.caps[member] = cap_mibps
-
-    def set_cap(self, member, cap_mibps):
-        super().set_cap(member, cap_mibps)
-        self.caps[member] = cap_mibps
+    most = 0.0
 
     def progress(self, members=None):
         out = super().progress(members)
