@@ -46,7 +46,8 @@ LOG = logging.getLogger(__name__)
 #: ``version`` grows with every addition a client may look for (doc/source/service.rst,
 #: "Versions"): 1.1 added ``options.max_bandwidth_mibps``, 1.2 ``switchover.eta_at`` and
 #: ``switchover.progress``, 1.3 ``options.allow_post_copy``, 1.4 ``options.complete_by``,
-#: ``options.not_before`` and ``schedule``, 1.5 ``options.priority`` and ``priority``
+#: ``options.not_before`` and ``schedule``, 1.5 ``options.priority``, ``priority`` and
+#: ``options.allow_auto_converge``
 VERSION = {'id': 'v1', 'status': 'CURRENT', 'version': '1.5', 'min_version': '1.0',
            'links': [{'rel': 'self', 'href': '/v1'}]}
 LIST_FILTERS = {'status', 'group', 'limit', 'marker'}

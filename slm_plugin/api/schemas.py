@@ -68,6 +68,7 @@ def create(strategies) -> dict:
                                                            'to 1000000'},
                         'failure_policy': {'type': 'string', 'enum': ['abort', 'continue']},
                         'allow_post_copy': {'type': 'boolean'},
+                        'allow_auto_converge': {'type': 'boolean'},
                         'priority': {'type': 'string',
                                      'enum': ['critical', 'user', 'maintenance']},
                         'complete_by': _INSTANT,

@@ -91,6 +91,18 @@ nova_opts = [
         'running is running.',
     ),
     cfg.BoolOpt(
+        'permit_auto_converge',
+        default=False,
+        help="The compute hosts' ``[libvirt] live_migration_permit_auto_converge`` "
+        "(Nova's default is false): whether Nova starts each live migration with QEMU's "
+        "auto-converge, which throttles a guest's vCPUs while it does not converge. Nova "
+        'decides it at the start of each migration, so SLM cannot change it for one job: '
+        'the planner models what the computes do, and a request asking for the other '
+        '(``options.allow_auto_converge``) is refused before anything starts. Nova does '
+        'not auto-converge a migration it may switch over by post-copy: with '
+        '``live_migration_permit_post_copy`` on, set this to false.',
+    ),
+    cfg.BoolOpt(
         'reset_state_after_abort',
         default=True,
         help='Reset to ACTIVE a server that Nova put in ERROR after SLM aborted its '

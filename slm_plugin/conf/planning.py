@@ -55,6 +55,17 @@ planning_opts = [
         '(``live_migration_permit_post_copy``); a job that does not allow post-copy is '
         'never force-completed there.',
     ),
+    cfg.BoolOpt(
+        'allow_auto_converge',
+        default=False,
+        help='Whether a job whose request does not say (``options.allow_auto_converge``; '
+        '``--auto-converge``) lets QEMU auto-converge its migrations: when two rounds in '
+        "a row dirty more than half of what they sent, the guest's vCPUs are throttled "
+        '(20 %, then 10 % more each time), which slows the workload but lets a guest that '
+        'dirties memory fast converge. On Nova the compute hosts decide it when they start '
+        "a migration (``[libvirt] live_migration_permit_auto_converge``, which ``[nova] "
+        "permit_auto_converge`` tells SLM); a request that asks otherwise is refused.",
+    ),
     cfg.FloatOpt(
         'max_bandwidth_mibps',
         min=1.0,

@@ -122,9 +122,18 @@ def allows_postcopy(options: dict, conf=None) -> bool:
     return bool(allowed)
 
 
+def allows_auto_converge(options: dict, conf=None) -> bool:
+    """The request's ``allow_auto_converge``, or else ``[planning] allow_auto_converge``."""
+    allowed = options.get('allow_auto_converge')
+    if allowed is None:
+        allowed = False if conf is None else conf.planning.allow_auto_converge
+    return bool(allowed)
+
+
 def with_options(scenario, options: dict, conf=None):
     """The scenario with a request's options applied (``allowed_downtime_ms``,
-    ``max_bandwidth_mibps``, or else ``[planning] max_bandwidth_mibps``)."""
+    ``max_bandwidth_mibps``, ``allow_auto_converge``, ``allow_post_copy``, each or else
+    its ``[planning]`` default)."""
     limits = scenario.limits
     downtime = options.get('allowed_downtime_ms')
     if downtime is not None:
@@ -135,6 +144,12 @@ def with_options(scenario, options: dict, conf=None):
         budget = conf.planning.max_bandwidth_mibps  # the request's, if any, stays
     if budget is not None:
         limits = dataclasses.replace(limits, max_bandwidth_mibps=float(budget))
+    converge = allows_auto_converge(options, conf)
+    if converge != limits.policy.auto_converge:
+        # QEMU's auto-converge, asked for at each migration's start (the simulated cloud
+        # and libvirt); a Nova backend replaces this with what its computes do
+        limits = dataclasses.replace(limits, policy=dataclasses.replace(
+            limits.policy, auto_converge=converge))
     if not allows_postcopy(options, conf) and limits.allow_postcopy:
         # a member that does not converge is then left to converge by itself or paused
         # within the allowed downtime, never switched over by post-copy

@@ -155,13 +155,31 @@ class NovaBackend(Backend):
         return {'availability_zone': zone}
 
     def check(self, group: GroupInfo, target: dict, options: dict) -> None:
+        self._check_auto_converge(options)
         with self._answering():
             self._discover(group, target, resuming=False)
 
+    def _check_auto_converge(self, options: dict) -> None:
+        """Nova's computes decide auto-converge at each migration's start: a request that
+        asks for the other cannot be carried out."""
+        asked = options.get('allow_auto_converge')
+        computes = self.conf.nova.permit_auto_converge
+        if asked is not None and bool(asked) != computes:
+            raise exception.Invalid(
+                'Invalid input for field options.allow_auto_converge: the compute hosts '
+                f'{"do" if computes else "do not"} auto-converge live migrations (their '
+                '[libvirt] live_migration_permit_auto_converge; [nova] permit_auto_converge '
+                f'= {str(computes).lower()}), and Nova decides it when it starts each '
+                'migration: SLM cannot change it for one job.')
+
     def scenario(self, group: GroupInfo, target: dict, options: dict, resuming: bool = False):
+        if not resuming:
+            self._check_auto_converge(options)
         with self._answering():
             found = self._discover(group, target, resuming)
-        scenario = with_options(found.scenario, options, self.conf)
+        # what the computes do, whatever [planning] allow_auto_converge says
+        scenario = with_options(found.scenario, {
+            **options, 'allow_auto_converge': self.conf.nova.permit_auto_converge}, self.conf)
         notes = found.notes
         if self.conf.nova.use_agent and not resuming:
             scenario, measured = self._measured(scenario, found.server_ids,

@@ -334,6 +334,15 @@ class MigrateServerGroup(command.ShowOne):
                                  'plan meets is refused with the earliest one')
         parser.add_argument('--not-before', metavar='<time>', dest='not_before',
                             help='Start nothing before then (same forms as --complete-by)')
+        converge = parser.add_mutually_exclusive_group()
+        converge.add_argument('--auto-converge', action='store_true', default=None,
+                              dest='allow_auto_converge',
+                              help="QEMU may throttle a guest's vCPUs while its migration "
+                                   'does not converge (on Nova, what the compute hosts do; '
+                                   'asking otherwise is refused)')
+        converge.add_argument('--no-auto-converge', action='store_false',
+                              dest='allow_auto_converge',
+                              help="No guest's vCPUs are throttled to make it converge")
         parser.add_argument('--priority', choices=PRIORITIES,
                             help='Against other migrations: a higher one is started first '
                                  'and plans on the links first; a lower one plans on what '
@@ -378,7 +387,7 @@ class MigrateServerGroup(command.ShowOne):
                                           'a plan has a row per member: use -f table, json, '
                                           'yaml or value.')
         options = {k: v for k in ('allowed_downtime_ms', 'failure_policy', 'allow_post_copy',
-                                  'priority')
+                                  'allow_auto_converge', 'priority')
                    if (v := getattr(parsed_args, k)) is not None}
         if parsed_args.max_bandwidth is not None:
             options['max_bandwidth_mibps'] = round(bandwidth_mibps(parsed_args.max_bandwidth), 3)

@@ -130,6 +130,24 @@ class BadRequestTest(EngineOnNovaTestCase):
                                target={'availability_zone': other})
         self.assertIn('ServerGroupAffinityFilter', message)
 
+    def test_an_auto_converge_policy_the_computes_do_not_have_is_refused(self):
+        """Nova's computes decide auto-converge when they start a migration ([libvirt]
+        live_migration_permit_auto_converge; here false, as [nova] permit_auto_converge
+        says): a request asking for it is refused, dry run or not; one asking for what the
+        computes do plans."""
+        before = self.job_ids()
+        for dry_run in (True, False):
+            status, body = self.post(options={'allow_auto_converge': True, 'dry_run': dry_run})
+            self.assertEqual(400, status, body)
+            text = body['error']['message']
+            self.assertIn('options.allow_auto_converge: the compute hosts do not '
+                          'auto-converge', text)
+            self.assert_sentence(text)
+        self.assertEqual(before, self.job_ids(), 'no job created')
+        self.nothing_started()
+        status, body = self.post(options={'allow_auto_converge': False, 'dry_run': True})
+        self.assertEqual(200, status, body)
+
     def refused_by_planning(self, message):
         """Discovery lets it through (checking is cheap, planning is not); planning says no."""
         status, body = self.post(options={'dry_run': True})
