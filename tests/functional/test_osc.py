@@ -177,6 +177,11 @@ def test_dry_run_prints_the_plan_and_starts_nothing(cloud):
     assert max(switchovers) - min(switchovers) < 1.0, planned
 
     # within a budget: the members' bandwidths together fit it, and the group takes longer
+    # auto-converge is the request's to ask for on the simulated cloud
+    throttled = cloud.ok('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--dry-run',
+                         '--auto-converge', '--no-post-copy')
+    assert 'nothing was started' in throttled.err, throttled
+
     budgeted = _member_rows(cloud.ok('server', 'group', 'migrate', 'web', '--to-az', 'dc-b',
                                      '--dry-run', '--strategy', 'parallel',
                                      '--max-bandwidth', '80Mbit/s', '-f', 'json'))
@@ -488,6 +493,10 @@ def test_user_errors_print_the_api_message_and_start_nothing(cloud):
                      '--wait')
     assert dry_wait.rc != 0
     assert '--wait has nothing to wait for with --dry-run' in dry_wait.err
+
+    both_ways = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b',
+                      '--auto-converge', '--no-auto-converge')
+    assert both_ways.rc == 2 and 'not allowed with argument' in both_ways.err, both_ways
 
     unranked = cloud('server', 'group', 'migrate', 'web', '--to-az', 'dc-b', '--priority',
                      'urgent')
