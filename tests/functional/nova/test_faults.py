@@ -175,7 +175,13 @@ class FaultTest(EngineOnNovaTestCase):
 
     def test_a_failed_migration_with_abort_keeps_the_group_at_home(self):
         CONTROL.fail_at[self.ids['vm1']] = 0.5
-        CONTROL.set_rate(self.ids['vm1'], 128.0)  # fails after the others have converged
+        CONTROL.set_rate(self.ids['vm1'], 128.0)  # fails after about 1 s
+        # the others are still in their first pass then, whatever the engine's pacing: at
+        # 64 and 128 MiB/s vm3 converged on its own first once on a loaded machine (its 2 s
+        # pass before an engine slowed by the load had capped it), and nothing was left to
+        # abort
+        CONTROL.set_rate(self.ids['vm2'], 16.0)
+        CONTROL.set_rate(self.ids['vm3'], 24.0)
 
         job_id, job = self.migrate(failure_policy='abort')
 
