@@ -20,7 +20,7 @@ The estimate never exceeds what is configured, which is the most SLM may
 use.
 
 A look counts only where every migration on the link says something of it:
-in its memory phase (or held, at its trickle), not just started (its first
+copying its disk or its memory (or held, at its trickle), not just started (its first
 interval is partial) and with enough left to send for a whole look (a round
 that ends mid-interval idles part of it). One that does not still uses the
 link, so the others' figures are not what the link gave: the look is left;
@@ -155,9 +155,9 @@ def _telling(p: api.Progress, now: float, tick_s: float, cap: float | None) -> b
     """Whether this migration's last throughput says what its link gives."""
     if p.status == api.HELD:
         return True  # its trickle is what it asks and gets
-    if p.round < 0:
-        return False
     if now - p.started_at < 2 * tick_s:
         return False
     rate = cap if cap is not None else p.throughput_mibps
-    return p.memory_remaining_mib > max(rate, p.throughput_mibps) * tick_s * 1.5
+    # a block migration's disk copy (round -1) sends at its rate like a memory round
+    left = p.disk_remaining_mib if p.round < 0 else p.memory_remaining_mib
+    return left > max(rate, p.throughput_mibps) * tick_s * 1.5
