@@ -51,6 +51,10 @@ class Cloud:
     and ``adopt``).
     """
 
+    #: whether ``set_cap`` really sets a migration's max speed (Nova without the SLM agent
+    #: only records it): only then do the caps say what the migrations ask of their links
+    caps_enforced = True
+
     def now(self) -> float:
         """Seconds on the cloud's clock (simulated or wall)."""
         raise NotImplementedError

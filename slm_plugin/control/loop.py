@@ -102,7 +102,8 @@ class ControlLoop:
         # the status monitor's link estimates (control.links), within what jobs of a
         # higher priority leave (``share``: this job's asks -> each link's capacity left
         # for it; control.shares); planners see them as the links' capacities
-        self.links = LinkMonitor(scenario, plan, learn=learn_links)
+        # (learnt only where the caps are real: otherwise what a migration asks is unknown)
+        self.links = LinkMonitor(scenario, plan, learn=learn_links and cloud.caps_enforced)
         self.share = share
         self._capacities = self.links.capacities()
 

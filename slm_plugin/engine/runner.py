@@ -198,6 +198,10 @@ class JobCloud(api.Cloud):
     def notes(self):
         return self._cloud.notes
 
+    @property
+    def caps_enforced(self):
+        return self._cloud.caps_enforced
+
     def settle(self, timeout_s):
         everything = self._cloud.settle(timeout_s)
         return {name: self._shift(p) for name, p in everything.items()

@@ -212,6 +212,10 @@ class NovaCloud(api.Cloud):
         if cap_mibps is not None:
             self.set_cap(member, cap_mibps)
 
+    @property
+    def caps_enforced(self) -> bool:
+        return self.actuator is not None
+
     def set_cap(self, member: str, cap_mibps: float | None) -> None:
         track = self._running(member)
         if track.forced:

@@ -128,3 +128,22 @@ def test_plans_without_a_link_between_sites_learn_nothing():
         dataclasses.replace(m, destination=m.source) for m in _plan().members))
     monitor = LinkMonitor(sc, local)
     assert not monitor.observe(5.0, 1.0, _look([1, 1, 1], 5), {})
+
+
+def test_a_cloud_whose_caps_are_not_enforced_learns_nothing():
+    """Nova without the SLM agent only records caps: what a migration asks is unknown, and
+    migrations limited by their hosts would read as a slow link (a Nova test saw 182 MiB/s
+    'learnt' of a 1192 MiB/s link)."""
+    from slm_plugin.control.loop import ControlLoop
+    from slm_plugin.planning import get
+    from slm_plugin.simulation.cloud import SimulatedCloud
+
+    class Unenforced(SimulatedCloud):
+        caps_enforced = False
+
+    told = loader.load_shipped('three-tier-web')
+    planner = get('parallel')
+    cloud = Unenforced(bench._slower_links(told, 0.6))
+    loop = ControlLoop(cloud, told, planner, planner.plan(told))
+    loop.run()
+    assert not loop.links.learn and loop.links.history == []
