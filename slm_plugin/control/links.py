@@ -21,8 +21,10 @@ use.
 
 A look counts only where every migration on the link says something of it:
 copying its disk or its memory (or held, at its trickle), not just started (its first
-interval is partial) and with enough left to send for a whole look (a round
-that ends mid-interval idles part of it). One that does not still uses the
+interval is partial), already sending (QEMU's setup, slow on a loaded host, sends
+nothing: read as the link's figure, two such looks halved the estimate twice, and
+caps planned on it never asked for more) and with enough left to send for a whole
+look (a round that ends mid-interval idles part of it). One that does not still uses the
 link, so the others' figures are not what the link gave: the look is left;
 so is one while a member's post-copy tail (uncapped) crosses it. Traffic
 that is not SLM's (the group's own, split across the sites; anything else)
@@ -43,7 +45,7 @@ from slm_plugin.planning.plan import Plan
 from slm_plugin.scenario.model import Scenario
 
 LOW = 0.92  # an unsaturated link that gave less than this share of the ask gives less
-HIGH = 0.97  # a saturated link that gave at least this share of the estimate may give more
+HIGH = 0.95  # caps filling this share of the estimate ask for all of it (planners keep margins)
 GAIN = 0.5  # how far the estimate moves toward what the link gave, per look
 STEP = 0.04  # how much higher a saturated link that gave all is probed, per look
 PERSIST = 2  # looks in a row of an unsaturated link giving less before it is believed
@@ -71,6 +73,7 @@ class LinkMonitor:
             if link is not None:
                 self._route[mp.member] = link.name
         self._short: dict[str, int] = {}
+        self._since: dict[str, float] = {}  # member -> when its first bytes left
         self.history: list[tuple[float, dict[str, float]]] = []  # (now, estimates) on change
 
     def observe(self, now: float, tick_s: float, progress: Mapping[str, api.Progress],
@@ -85,7 +88,9 @@ class LinkMonitor:
             link = self._route.get(name)
             if link is None or p.status not in (api.MIGRATING, api.HELD, api.SWITCHED_OVER):
                 continue
-            if p.status == api.SWITCHED_OVER or not _telling(p, now, tick_s, caps.get(name)):
+            since = self._sending_since(name, p, now)
+            if p.status == api.SWITCHED_OVER or not _telling(p, now, tick_s, caps.get(name),
+                                                              since):
                 mute.add(link)  # it uses the link too: what the others got is not all
                 continue
             cap = caps.get(name)
@@ -116,6 +121,14 @@ class LinkMonitor:
         if changed:
             self.history.append((now, dict(self.estimate)))
         return changed
+
+    def _sending_since(self, name: str, p: api.Progress, now: float) -> float | None:
+        """When the member's migration began to send: back from the first look that saw
+        bytes sent, at the rate it then moved (None while nothing has been sent)."""
+        if name not in self._since and p.wire_mib > 0:
+            back = p.wire_mib / p.throughput_mibps if p.throughput_mibps > 0 else 0.0
+            self._since[name] = max(p.started_at, now - back)
+        return self._since.get(name)
 
     def _set(self, link: str, value: float) -> bool:
         if abs(value - self.estimate[link]) < 1e-9:
@@ -151,11 +164,12 @@ class LinkMonitor:
             for link in scenario.links))
 
 
-def _telling(p: api.Progress, now: float, tick_s: float, cap: float | None) -> bool:
+def _telling(p: api.Progress, now: float, tick_s: float, cap: float | None,
+             sending_since: float | None) -> bool:
     """Whether this migration's last throughput says what its link gives."""
     if p.status == api.HELD:
         return True  # its trickle is what it asks and gets
-    if now - p.started_at < 2 * tick_s:
+    if sending_since is None or now - sending_since < 2 * tick_s:
         return False
     rate = cap if cap is not None else p.throughput_mibps
     # a block migration's disk copy (round -1) sends at its rate like a memory round
