@@ -14,7 +14,9 @@ from dataclasses import dataclass
 # Member statuses as the loop sees them.
 MIGRATING = 'migrating'  # pre-copy (disk or memory rounds) under way
 HELD = 'held'  # converged, kept iterating until released
-SWITCHED_OVER = 'switched_over'  # running at the destination, post-copy tail still draining
+# running at the destination: a post-copy tail still draining, or a pre-copy job whose
+# source is still finishing it (no page moves any more)
+SWITCHED_OVER = 'switched_over'
 COMPLETED = 'completed'
 ABORTED = 'aborted'
 FAILED = 'failed'

@@ -118,6 +118,11 @@ class _Migration:
         self.started_at = started_at
         self.memory_mib = memory_mib
         self.thread: threading.Thread | None = None
+        # each migration's own statistics and max-speed threads: libvirt answers a
+        # migration's statistics late (1.5 s seen) while its job finishes after the
+        # switchover, and that must not stall what the others report or are sent
+        self.helpers: list[threading.Thread] = []
+        self.cap_due = threading.Event()
         self.done = False
         self.error: str | None = None
         self.aborted = False
@@ -186,13 +191,6 @@ class LibvirtCloud(api.Cloud):
                     self._callbacks.append((conn, cb))
             except (exception.AgentError, libvirt.libvirtError) as exc:
                 LOG.warning('no domain events from %s: %s', name, exc)
-        self._pending: dict[str, _Migration] = {}
-        self._wake = threading.Condition(self._lock)
-        self._poller = threading.Thread(target=self._poll, name='libvirt-cloud-poll', daemon=True)
-        self._poller.start()
-        self._capper = threading.Thread(target=self._pusher, name='libvirt-cloud-caps',
-                                        daemon=True)
-        self._capper.start()
 
     # -- Cloud interface -----------------------------------------------------------------
 
@@ -245,6 +243,11 @@ class LibvirtCloud(api.Cloud):
             target=self._migrate, args=(mig, dest.peer_uri or dest.uri, params, flags),
             name=f'migrate-{member}', daemon=True)
         mig.thread.start()
+        for target, what in ((self._watch, 'stats'), (self._pusher, 'caps')):
+            helper = threading.Thread(target=target, args=(mig,), name=f'{what}-{member}',
+                                      daemon=True)
+            helper.start()
+            mig.helpers.append(helper)
         self._push_caps()
 
     def set_cap(self, member: str, cap_mibps: float | None) -> None:
@@ -342,9 +345,12 @@ class LibvirtCloud(api.Cloud):
     def close(self) -> None:
         self._stop.set()
         with self._lock:
-            self._wake.notify_all()
-        self._poller.join(timeout=5)
-        self._capper.join(timeout=5)
+            migs = list(self._migs.values())
+        for mig in migs:
+            mig.cap_due.set()
+        for mig in migs:
+            for helper in mig.helpers:
+                helper.join(timeout=5)
         for conn, cb in self._callbacks:
             try:
                 conn.domainEventDeregisterAny(cb)
@@ -424,6 +430,7 @@ class LibvirtCloud(api.Cloud):
                     mig.switchover_at = t
                 if detail == libvirt.VIR_DOMAIN_EVENT_RESUMED_POSTCOPY:
                     mig.postcopy = True
+                self._push_caps()  # a pre-copy one no longer shares the link
             elif host == mig.source and event == libvirt.VIR_DOMAIN_EVENT_SUSPENDED:
                 if detail == libvirt.VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED and mig.paused_at is None:
                     mig.paused_at = t
@@ -440,20 +447,18 @@ class LibvirtCloud(api.Cloud):
             if mig is not None and host == mig.source and mig.final is None:
                 mig.final = agent_driver.job_stats(params, libvirt.VIR_DOMAIN_RUNNING, 0)
 
-    def _poll(self) -> None:
-        while not self._stop.wait(self.poll_s):
-            with self._lock:
-                running = [m for m in self._migs.values() if not m.done]
-            for mig in running:
-                try:
-                    stats = self.actuator.stats(mig.uuid, mig.source)
-                except (exception.AgentError, exception.CloudError) as exc:
-                    LOG.debug('%s: no statistics: %s', mig.member, exc)
-                    continue
-                except Exception:  # an RPC timeout must not kill the poller
-                    LOG.exception('%s: statistics failed', mig.member)
-                    continue
-                self._sample(mig, stats)
+    def _watch(self, mig: _Migration) -> None:
+        """Sample one migration's statistics every ``poll_s`` until it ends."""
+        while not self._stop.wait(self.poll_s) and not mig.done:
+            try:
+                stats = self.actuator.stats(mig.uuid, mig.source)
+            except (exception.AgentError, exception.CloudError) as exc:
+                LOG.debug('%s: no statistics: %s', mig.member, exc)
+                continue
+            except Exception:  # an RPC timeout must not kill the watcher
+                LOG.exception('%s: statistics failed', mig.member)
+                continue
+            self._sample(mig, stats)
 
     def _sample(self, mig: _Migration, stats: dict) -> None:
         t = self.now()
@@ -484,7 +489,8 @@ class LibvirtCloud(api.Cloud):
             self._push_caps(force=mig.member)
 
     def _effective_caps(self) -> dict[str, float | None]:
-        live = [m for m in self._migs.values() if not m.done]
+        live = [m for m in self._migs.values()
+                if not m.done and (m.postcopy or m.switchover_at is None)]
         if self.link_mibps is None:
             return {m.member: m.requested for m in live}
         demands = [math.inf if m.requested is None else m.requested for m in live]
@@ -507,31 +513,29 @@ class LibvirtCloud(api.Cloud):
                         agent_driver._speed(cap) != agent_driver._speed(mig.pushed[0])):
                     mig.effective = cap
                     mig.pushed = (cap,)
-                    self._pending[name] = mig
-            if self._pending:
-                self._wake.notify()
+                    mig.cap_due.set()
 
-    def _pusher(self) -> None:
+    def _pusher(self, mig: _Migration) -> None:
+        """Send one migration the max speed last handed to it, until it ends."""
         while True:
+            mig.cap_due.wait(0.5)
+            if self._stop.is_set() or mig.done:
+                return
+            if not mig.cap_due.is_set():
+                continue
+            mig.cap_due.clear()
             with self._lock:
-                while not self._pending and not self._stop.is_set():
-                    self._wake.wait(0.5)
-                if self._stop.is_set():
-                    return
-                todo = list(self._pending.values())
-                self._pending.clear()
-            for mig in todo:
                 cap = mig.pushed[0]
-                if mig.done or mig.postcopy:
-                    continue
-                try:
-                    self.actuator.set_cap(mig.uuid, mig.source, cap)
-                except (exception.AgentError, exception.CloudError) as exc:
-                    if not mig.done and not isinstance(getattr(exc, 'cause', exc),
-                                                       exception.DomainNotFound):
-                        LOG.warning('%s: max speed %s not set: %s', mig.member, cap, exc)
-                except Exception:
-                    LOG.exception('%s: max speed %s not set', mig.member, cap)
+            if mig.postcopy:
+                continue
+            try:
+                self.actuator.set_cap(mig.uuid, mig.source, cap)
+            except (exception.AgentError, exception.CloudError) as exc:
+                if not mig.done and not isinstance(getattr(exc, 'cause', exc),
+                                                   exception.DomainNotFound):
+                    LOG.warning('%s: max speed %s not set: %s', mig.member, cap, exc)
+            except Exception:
+                LOG.exception('%s: max speed %s not set', mig.member, cap)
 
     def _converged(self, mig: _Migration) -> bool:
         if mig.iteration < 2 or not mig.samples:
@@ -549,7 +553,9 @@ class LibvirtCloud(api.Cloud):
             if mig.error is None:
                 return api.COMPLETED
             return api.ABORTED if mig.aborted else api.FAILED
-        if mig.postcopy:
+        if mig.postcopy or mig.switchover_at is not None:
+            # resumed at the destination: a post-copy tail, or a pre-copy job whose
+            # source is finishing it (libvirt's confirm phase: no page moves any more)
             return api.SWITCHED_OVER
         if mig.held and self._converged(mig):
             return api.HELD

@@ -162,6 +162,7 @@ def _run(testbed, planner, src, dst, dirty, guests=GUESTS, budget=BUDGET_MIBPS,
 
         for meth in ('start', 'set_cap', 'hold', 'force_complete'):
             setattr(cloud, meth, timed(meth, getattr(cloud, meth)))
+        cloud.actuator.stats = timed('stats', cloud.actuator.stats)
     try:
         plan = planner.plan(scenario)
         outcome = ControlLoop(cloud, scenario, planner, plan, tick_s=0.25, deadline_s=180,
