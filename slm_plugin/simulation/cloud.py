@@ -165,8 +165,16 @@ class SimulatedCloud(api.Cloud):
         self._touch(mig)
 
     def force_complete(self, member: str, mode: str) -> None:
+        """Force the migration to finish now. One already completing (in its
+        stop-and-copy, or in post-copy) is left as it is: QEMU reads a switch to
+        post-copy only between its iterations, and a pause changes nothing once
+        the guest is paused; a planner's force that crosses QEMU's own switchover
+        is no failure (it failed a simulated maintenance-site job before)."""
         mig = self._running(member)
         self._sync(mig)
+        if mode in ('pause', 'postcopy') and mig.state.phase in (precopy.STOPCOPY,
+                                                                  precopy.POSTCOPY):
+            return
         try:
             mig.state = model.force_complete(mig.vm, mig.policy, mig.state, mode)
         except ValueError as exc:

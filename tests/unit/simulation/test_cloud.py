@@ -225,6 +225,22 @@ def test_force_complete_postcopy_resumes_at_once_and_drains_afterwards():
     assert 60.0 < r.finish_s <= 60.0 + 2048 / 100.0 * (1 + REL)
 
 
+def test_a_force_that_arrives_while_the_migration_completes_is_no_failure():
+    """The planner looks, then QEMU switches over by itself, then the force arrives:
+    as on QEMU, nothing happens (this failed a simulated maintenance-site job)."""
+    policy = CompletionPolicy(on_stall='none')
+    cloud = SimulatedCloud(scenario({'a': VM(2048, dirty_rate_mibps=150)}, link=100.0,
+                                    policy=policy))
+    cloud.start('a', 'west-1', None)
+    cloud.wait(60.0)
+    cloud.force_complete('a', 'pause')  # now in its stop-and-copy
+    cloud.force_complete('a', 'postcopy')
+    cloud.force_complete('a', 'pause')
+    cloud.wait(100.0)
+    r = result(cloud, 'a')
+    assert r.status == api.COMPLETED and r.completion == 'forced-pause'
+
+
 def test_force_complete_is_refused_while_the_disk_copies_and_for_a_bad_mode():
     vm = VM(1024, disk_mib=4096)
     cloud = SimulatedCloud(scenario({'a': vm}, link=100.0))
