@@ -10,6 +10,8 @@ the agent dies: tests/unit/control/test_loop.py.)
 
 from __future__ import annotations
 
+import re
+
 from tests.functional.nova.agent_stand_in import ActuatedBackend, AwayActuator
 from tests.functional.nova.engine_base import EngineOnNovaTestCase
 from tests.functional.nova.progress_driver import CONTROL
@@ -55,7 +57,11 @@ class AgentFaultsOnNovaTest(EngineOnNovaTestCase):
         job = self.wait_final(job_id)
 
         self.assertEqual('failed', job['status'], job)
-        self.assertIn('could not be steered for 2 s', job['error'], job)
+        # the seconds it really waited: each refused cap costs the agent's probe timeout,
+        # so on a loaded machine the last try before failing can end past the 2 s
+        waited = re.findall(r'could not be steered for (\d+) s', job['error'])
+        self.assertTrue(waited, job)
+        self.assertTrue(all(2 <= int(s) <= 10 for s in waited), job)
         self.assertIn('no SLM agent answered', job['error'], job)
         self.assertGreaterEqual(agent.refused[-1][0] - agent.refused[0][0], 1.5)
         # every member cancelled where it was: on its source, running, not migrating
