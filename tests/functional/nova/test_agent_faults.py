@@ -41,8 +41,11 @@ class AgentFaultsOnNovaTest(EngineOnNovaTestCase):
         self.assert_moved_once(job)
         self.assertIsNotNone(agent.away_at, f'the agent never died: {agent.calls}')
         self.assertTrue(agent.refused, 'nothing was sent while the agent was away')
-        # sent again at every tick while away, and what the plan wanted landed once back
-        self.assertGreater(len(agent.refused), 5, agent.refused)
+        # sent again at later ticks while away (not dropped after the first refusal), and
+        # what the plan wanted landed once back; how many ticks fit in the 3 s depends on
+        # the machine (3 refusals in 0.9 s on a loaded one, more than 5 on a quiet one)
+        self.assertGreaterEqual(len(agent.refused), 2, agent.refused)
+        self.assertGreater(agent.refused[-1][0] - agent.refused[0][0], 0.2, agent.refused)
         self.assertTrue(agent.after, 'no cap landed after the agent came back')
         self.assertLess(agent.after[0][0] - agent.away_at, 3.0 + 2.0, agent.after[0])
         # No assertion on the split: while the agent is away nothing can hold a member,
