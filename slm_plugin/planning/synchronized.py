@@ -63,6 +63,9 @@ from slm_plugin.scenario.model import Member, Scenario
 
 MIN_TAU_S = 0.05  # never plan to finish sooner than this: caps stay finite
 MAX_LAMBDA = 0.6  # dirty rate over spare bandwidth beyond which converging takes too many rounds
+#: Dirty rate over what a member was seen to move at most beyond which it never converges
+#: (each round shorter than the last by under 5 %: the common finish 20 passes away)
+MAX_LAMBDA_OWN = 0.95
 #: The least max speed libvirt takes (MiB/s; 0 means unlimited): a held member's cap
 FLOOR_MIBPS = 1.0
 #: First-pass MiB a member keeps unsent while it waits for its group; at the floor it
@@ -128,7 +131,7 @@ def solve(flows: Sequence[Flow], capacity: dict) -> tuple[float, dict[str, float
             dirt[r] += resent(f)
     tau = max([MIN_TAU_S] + [load[r] / max(spare[r] - dirt[r], 1e-6) for r in load]
               + [f.remaining_mib * f.wire_ratio / max(f.limit_mibps - resent(f), 1e-6)
-                 for f in moving if math.isfinite(f.limit_mibps)])
+                 for f in moving if math.isfinite(f.limit_mibps) and f.name not in forced])
     for f in moving:
         dirty = resent(f)
         # never below the floor: libvirt takes no less (0 would lift the cap)
@@ -141,14 +144,19 @@ def _unconvergeable(flows: Sequence[Flow], capacity: dict) -> set[str]:
 
     Members converge in order of dirty rate, and each held member keeps using
     its dirty rate until the release. A member whose dirty rate is close to
-    what is left on one of its resources would never converge: it is completed
-    by the stall policy at the release instead.
+    what is left on one of its resources, or to what it was seen to move at
+    most, would never converge: it is completed by the stall policy at the
+    release instead (left in, a released member moving less than it dirties
+    puts the common finish out of reach, and its whole group is capped at
+    about its dirty rates).
     """
     left = dict(capacity)
     forced: set[str] = set()
     for f in sorted(flows, key=lambda f: (f.dirty_mibps * f.wire_ratio, f.name)):
         d = f.dirty_mibps * f.wire_ratio
-        if any(d >= MAX_LAMBDA * left[r] for r in f.route):
+        # its own path counts as one more resource: a member seen to move at most about
+        # what its guest dirties never sends its rest, whatever the links leave it
+        if d >= MAX_LAMBDA_OWN * f.limit_mibps or any(d >= MAX_LAMBDA * left[r] for r in f.route):
             forced.add(f.name)
             continue
         for r in f.route:
@@ -165,7 +173,9 @@ class _Run:
     plan: Plan
     released: set[int] = field(default_factory=set)  # waves released
     forced: set[str] = field(default_factory=set)  # members told to complete by post-copy
-    limits: dict[str, float] = field(default_factory=dict)  # MiB/s seen at most
+    slow: set[str] = field(default_factory=set)  # members whose own path is too slow
+    limits: dict[str, float] = field(default_factory=dict)  # MiB/s seen at most, when limited
+    peaks: dict[str, float] = field(default_factory=dict)  # MiB/s seen at most, at all
     caps_sent: dict[str, tuple] = field(default_factory=dict)  # the caps of the last two ticks
     #: wave -> (instant of its release, predicted seconds from it to every switchover)
     releases: dict[int, tuple[float, float]] = field(default_factory=dict)
@@ -353,6 +363,13 @@ class SynchronizedPlanner(Planner):
                 flows.append(_flow(m, stage, left, dirty, route_of[mp.member],
                                    _limit(run, mp.member, p)))
             tau, wave_caps, forced = solve(flows, capacity)
+            for f in flows:
+                if (f.name in forced and f.name not in run.slow
+                        and f.dirty_mibps * f.wire_ratio >= MAX_LAMBDA_OWN * f.limit_mibps):
+                    run.slow.add(f.name)
+                    notes.append(f'{f.name}: moved at most {f.limit_mibps:.0f} MiB/s while its '
+                                 f'guest dirtied {f.dirty_mibps:.0f} MiB/s; it cannot converge '
+                                 'in step with its group and completes on its own')
             if w not in released:
                 downtime = scenario.limits.policy.max_downtime_s
                 for f in flows:
@@ -429,14 +446,18 @@ def _within(caps: dict[str, float | None], budget: float) -> dict[str, float | N
 def _limit(run: _Run, name: str, p: api.Progress) -> float:
     """What the member was seen to move at most while its cap allowed far more: the
     common finish is paced to it, so that a member slower than the capacities say does
-    not leave the others to overshoot their reserves. Learnt per run."""
+    not leave the others to overshoot their reserves. Learnt per run, and never below
+    the most it moved at all: one slow look (a loaded host) is no limit of its path."""
+    run.peaks[name] = max(run.peaks.get(name, 0.0), p.throughput_mibps)
     # the caps of the last two ticks: a throughput is measured over the interval before
     # it is read, under the cap sent one tick earlier (or the one before)
     caps = [c for c in run.caps_sent.get(name, ()) if c is not None]
     if (len(caps) == 2 and LIMIT_SEEN_MIBPS < p.throughput_mibps < LIMITED * min(caps)
             and p.round >= 0):
         run.limits[name] = max(run.limits.get(name, 0.0), p.throughput_mibps)
-    return run.limits.get(name, math.inf)
+    if name not in run.limits:
+        return math.inf
+    return max(run.limits[name], run.peaks[name])
 
 
 def _pass_left(m: Member, p: api.Progress) -> float:

@@ -1,6 +1,7 @@
 """Planners: placement, loading by name, plans of the shipped scenarios, admission under
 limits, and the synchronized planner's bandwidth solver (pure, worked by hand)."""
 
+import dataclasses
 import math
 from collections import Counter
 
@@ -443,3 +444,54 @@ def test_the_synchronized_plan_runs_groups_sharing_a_link_in_waves_smallest_firs
     d = planner.decide(view(sc, plan, {'s1': api.COMPLETED}))
     assert sorted(s[0] for s in d.start) == ['b1', 'b2']
     assert d.hold == {}
+
+
+def _moving(p, mibps):
+    return dataclasses.replace(p, throughput_mibps=mibps)
+
+
+def _slow_member_run(throughputs):
+    """Two members in bulk, looked at once a second, the busy one (dirtying 12 MiB/s)
+    moving at ``throughputs`` in turn while its cap allows far more; then both held, and
+    released in the next look. Returns the planner, the release's decision and every
+    note the planner gave."""
+    sc = scenario([('g', 'anti-affinity', [('idle', 1, 1024, 0), ('busy', 2, 1024, 12)])],
+                  limits=Limits(allow_postcopy=False))
+    planner = planning.get('synchronized')
+    plan = planner.plan(sc)
+    now = 10.0
+    notes = []
+    for mibps in throughputs:
+        notes += planner.decide(View(sc, plan, now, {
+            'idle': _moving(_progress('idle', 0, 600.0), 40.0),
+            'busy': _moving(_progress('busy', 0, 600.0, dirty=12.0), mibps)})).notes
+        now += 1.0
+    d = planner.decide(View(sc, plan, now, {
+        'idle': _progress('idle', 0, RESERVE_MIB),
+        'busy': _progress('busy', 1, 20.0, started=now - 1.0, dirty=12.0)}))
+    return planner, d, notes + list(d.notes)
+
+
+def test_one_slow_look_is_no_limit_on_the_release():
+    """A loaded host can slow a migration for one look; what it moved before says what
+    its path carries. Read as its limit, 6 MiB/s against 12 MiB/s dirtied put the common
+    finish 32,000,000 s away on QEMU, capped the whole group at its dirty rates, and
+    split it by 67.8 s."""
+    planner, d, notes = _slow_member_run([40.0, 40.0, 40.0, 6.0])
+    (_, tau), = planner.releases.values()
+    assert tau < 5.0
+    assert d.caps['busy'] > 12.0 + 10.0 and d.caps['idle'] > 10.0
+    assert not notes
+
+
+def test_a_member_that_never_moves_more_than_it_dirties_is_taken_out_of_the_release():
+    """A path that carries less than its guest dirties never converges with the others:
+    the rest of the group is still released together, on a finite common finish, and
+    the slow member converges on its own, uncapped, as in parallel (pausing it would
+    exceed the allowed downtime)."""
+    planner, d, notes = _slow_member_run([6.0, 6.0, 6.0, 6.0])
+    (_, tau), = planner.releases.values()
+    assert tau < 5.0
+    assert d.caps['busy'] is None
+    assert d.caps['idle'] > FLOOR_MIBPS
+    assert any(n.startswith('busy: moved at most 6 MiB/s') for n in notes)
