@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -99,6 +100,7 @@ class ControlLoop:
         self._unsteered: dict[str, float] = {}  # member -> when a transient cap/hold first failed
         self._stranded: set[str] = set()  # failed members this loop has aborted
         self._notes: list[str] = []
+        self._looks: deque[float] = deque(maxlen=5)  # the instants of the last looks
         # the status monitor's link estimates (control.links), within what jobs of a
         # higher priority leave (``share``: this job's asks -> each link's capacity left
         # for it; control.shares); planners see them as the links' capacities
@@ -136,14 +138,24 @@ class ControlLoop:
             self._abort_stranded(progress)
             if not self._remaining(progress, wanted):
                 return self._outcome('failed', ticks)
+            now = self.cloud.now()
+            self._looks.append(now)
             self._follow_links(progress)
-            view = View(self.scenario, self.plan, self.cloud.now(), self._planner_view(progress))
+            view = View(self.scenario, self.plan, now, self._planner_view(progress),
+                        tick_s=self.period())
             self._apply(self.planner.decide(view), progress)
             self.cloud.wait(self.tick_s)
             ticks += 1
 
+    def period(self) -> float:
+        """The loop's period as it runs: the median of the last intervals between its
+        looks (a loaded engine's ticks stretch past ``tick_s``: reading progress takes
+        time; one long gap, a stall, does not move it); ``tick_s`` until two looks."""
+        gaps = sorted(b - a for a, b in zip(self._looks, list(self._looks)[1:], strict=False))
+        return gaps[len(gaps) // 2] if gaps else self.tick_s
+
     def _follow_links(self, progress) -> None:
-        self.links.observe(self.cloud.now(), self.tick_s, progress, self._caps)
+        self.links.observe(self._looks[-1], self.period(), progress, self._caps)
         ceiling = self.share(self.links.asks(progress, self._caps)) if self.share else None
         capacities = self.links.capacities(ceiling)
         if capacities != self._capacities:

@@ -50,6 +50,9 @@ class View:
     plan: Plan
     now: float
     progress: Mapping[str, Progress]  # members started so far
+    #: the control loop's period as it runs (a loaded engine's ticks stretch): how long
+    #: a decision lasts; 0 when unknown
+    tick_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -179,16 +179,6 @@ class _Run:
     caps_sent: dict[str, tuple] = field(default_factory=dict)  # the caps of the last two ticks
     #: wave -> (instant of its release, predicted seconds from it to every switchover)
     releases: dict[int, tuple[float, float]] = field(default_factory=dict)
-    looks: deque = field(default_factory=lambda: deque(maxlen=5))  # the last instants seen
-
-    def tick_s(self, now: float) -> float:
-        """The control loop's period as seen here: the median of the last intervals
-        between looks (a loaded engine's ticks stretch; a loop that skips idle time
-        makes one long gap); 0 until two looks."""
-        if not self.looks or now > self.looks[-1]:
-            self.looks.append(now)
-        gaps = sorted(b - a for a, b in zip(self.looks, list(self.looks)[1:], strict=False))
-        return gaps[len(gaps) // 2] if gaps else 0.0
 
 
 class SynchronizedPlanner(Planner):
@@ -329,7 +319,6 @@ class SynchronizedPlanner(Planner):
         notes: list[str] = []
         mode = _stall_mode(scenario)
         run = self._run_of(view)
-        tick_s = run.tick_s(view.now)
         released = run.released
         for w, wave in by_wave.items():
             live = [mp for mp in wave
@@ -375,7 +364,8 @@ class SynchronizedPlanner(Planner):
                 for f in flows:
                     if f.stage == BULK:
                         wave_caps[f.name] = _landing(wave_caps[f.name], f,
-                                                     _reserve(members[f.name]), tick_s, downtime)
+                                                     _reserve(members[f.name]), view.tick_s,
+                                                     downtime)
             caps.update(wave_caps)
             if w in released and w not in run.releases:
                 # the model of the release: every member switches over ``tau`` from now

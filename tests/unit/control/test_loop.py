@@ -189,6 +189,41 @@ def test_the_observer_sees_every_tick_in_order():
     assert {p.status for p in seen[-1][1].values()} == {api.COMPLETED}
 
 
+class SlowReadingCloud(RecordingCloud):
+    """Reading progress takes half a second of the cloud's time, as libvirt's statistics
+    of a finishing migration take 1.5-2 s on a real host."""
+
+    def progress(self, members=None):
+        self.wait(0.5)
+        return super().progress()
+
+
+class PeriodPlanner(ParallelPlanner):
+    """Parallel, remembering the period every view said the loop runs at."""
+
+    name = 'period'
+
+    def __init__(self):
+        super().__init__()
+        self.periods = []
+
+    def decide(self, view):
+        self.periods.append(view.tick_s)
+        return super().decide(view)
+
+
+def test_planners_see_the_period_the_loop_really_runs_at():
+    """A decision lasts until the next look, which a slow cloud puts later than the
+    configured tick: the view says how long, from the loop's own looks."""
+    sc = small({'a': VM(1024, 5.0), 'b': VM(2048, 10.0)})
+    planner = PeriodPlanner()
+    outcome = ControlLoop(SlowReadingCloud(sc), sc, planner, planner.plan(sc),
+                          tick_s=1.0).run()
+    assert outcome.status == 'completed'
+    assert planner.periods[0] == 1.0  # the configured tick until two looks
+    assert planner.periods[1:] and set(planner.periods[1:]) == {1.5}
+
+
 # --- abort ---------------------------------------------------------------------------------
 
 

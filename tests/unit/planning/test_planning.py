@@ -406,17 +406,17 @@ def test_a_first_pass_about_to_reach_its_reserve_lands_in_it_instead_of_through_
     plan = planner.plan(sc)
     downtime = sc.limits.policy.max_downtime_s
     above = 3.6  # MiB left before its reserve
-    for now in (10.0, 10.25):  # two looks: the planner sees the loop's tick
-        d = planner.decide(View(sc, plan, now, {
-            'late': _progress('late', 0, RESERVE_MIB + above),
-            'held': _progress('held', 0, RESERVE_MIB)}))
+    d = planner.decide(View(sc, plan, 10.0, {  # the loop looks every 0.25 s
+        'late': _progress('late', 0, RESERVE_MIB + above),
+        'held': _progress('held', 0, RESERVE_MIB)}, tick_s=0.25))
     cap = d.caps['late']
     assert RESERVE_MIB + above - cap * 0.25 >= RESERVE_MIB / 2  # half the reserve kept
     assert cap * downtime <= RESERVE_MIB / 2  # QEMU's threshold below what is kept
     assert cap > FLOOR_MIBPS  # still moving toward its reserve
     # far from its reserve, the same member gets the link as before
-    d = planner.decide(View(sc, plan, 10.5, {'late': _progress('late', 0, 400.0),
-                                             'held': _progress('held', 0, RESERVE_MIB)}))
+    d = planner.decide(View(sc, plan, 10.25, {'late': _progress('late', 0, 400.0),
+                                              'held': _progress('held', 0, RESERVE_MIB)},
+                            tick_s=0.25))
     assert d.caps['late'] > 90
 
 
