@@ -7,8 +7,8 @@
   disks, CPU use and dirty rate of each server, from the agents of their hosts.
   A host without an agent is no error: its servers are planned with the
   scenario's estimates and the result says so.
-* ``AgentActuator``: ``set_cap``, ``hold``, ``force_complete``, ``stats`` and
-  ``dirty_rate`` of a migration, by the agent of its source host; the actuator a
+* ``AgentActuator``: ``set_cap``, ``hold``, ``force_complete``, ``stats``,
+  ``record`` and ``dirty_rate`` of a migration, by the agent of its source host; the actuator a
   Cloud (NovaCloud's ``BandwidthActuator``, or LibvirtCloud's) takes.
   ``actuator_for`` gives one only when every source host has an agent: without
   agents there is no bandwidth control, and the caller is told so instead of a
@@ -37,7 +37,7 @@ LOG = logging.getLogger(__name__)
 #: agent calls that are safe to repeat when no answer came (they read, or set a value):
 #: repeated by the RPC retry policy. A probe (ping) is not: it exists to be quick.
 REPEATABLE = frozenset({'host_info', 'list_domains', 'domain_stats', 'migration_stats',
-                        'set_max_speed', 'set_max_downtime', 'hold'})
+                        'migration_record', 'set_max_speed', 'set_max_downtime', 'hold'})
 
 
 class AgentClient:
@@ -270,6 +270,12 @@ class AgentActuator:
 
     def abort(self, instance_uuid: str, host: str) -> None:
         self._call(f'abort of {instance_uuid}', host, 'abort', instance_uuid=instance_uuid)
+
+    def record(self, instance_uuid: str, host: str) -> dict:
+        """What ``host``'s libvirtd said of the guest's last migration (agent 1.1:
+        ``ledger.MigrationLedger.record``)."""
+        return self._call(f'migration record of {instance_uuid}', host, 'migration_record',
+                          instance_uuid=instance_uuid)
 
     def remember(self, instance_uuid: str, dirty_rate_mibps: float | None) -> None:
         if dirty_rate_mibps is not None:

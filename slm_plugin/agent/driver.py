@@ -121,8 +121,17 @@ class LibvirtDriver:
         self._lock = threading.RLock()
         self._cpu: dict[str, tuple[float, int]] = {}  # uuid -> (instant, cpu time ns)
         self._held: dict[str, int] = {}  # uuid -> downtime limit before the hold
+        self._connect_hooks: list[Callable[[libvirt.virConnect], None]] = []
 
     # -- connection ------------------------------------------------------------------
+
+    def on_connect(self, hook: Callable[[libvirt.virConnect], None]) -> None:
+        """Call ``hook(connection)`` on every connection opened from now on (event
+        callbacks die with their connection), and on the open one now."""
+        with self._lock:
+            self._connect_hooks.append(hook)
+            if self._conn is not None:
+                hook(self._conn)
 
     def connection(self) -> libvirt.virConnect:
         with self._lock:
@@ -140,6 +149,8 @@ class LibvirtDriver:
             except libvirt.libvirtError as exc:
                 raise exception.HypervisorUnavailable(
                     f'cannot connect to {self.uri}: {exc.get_error_message() or exc}') from None
+            for hook in self._connect_hooks:
+                hook(self._conn)
             return self._conn
 
     def _drop(self) -> None:

@@ -1,7 +1,8 @@
 """The agent's RPC endpoint: a shell around LibvirtDriver on topic ``<prefix>.<host>``.
 
-Version 1.0. Every method takes the guest's UUID (Nova's instance UUID) as
-``instance_uuid``; answers are plain dicts and numbers (MiB, MiB/s, s, ms).
+Version 1.1 (1.1 added ``migration_record``). Every method takes the guest's
+UUID (Nova's instance UUID) as ``instance_uuid``; answers are plain dicts and
+numbers (MiB, MiB/s, s, ms).
 Errors are ``slm_plugin.agent.exception.AgentError`` subclasses; they reach the
 caller as oslo.messaging RemoteErrors carrying the class name, which
 ``slm_plugin.agent.client.AgentClient`` raises again as the same class.
@@ -14,10 +15,11 @@ from oslo_log import log as logging
 
 from slm_plugin import exception
 from slm_plugin.agent import driver as agent_driver
+from slm_plugin.agent import ledger as agent_ledger
 
 LOG = logging.getLogger(__name__)
 
-RPC_API_VERSION = '1.0'
+RPC_API_VERSION = '1.1'
 
 _expected = messaging.expected_exceptions(exception.AgentError)
 
@@ -26,8 +28,10 @@ class AgentEndpoint:
     target = messaging.Target(version=RPC_API_VERSION)
 
     def __init__(self, driver: agent_driver.LibvirtDriver, host: str,
-                 dirty_rate_seconds: int = 2):
+                 dirty_rate_seconds: int = 2,
+                 ledger: agent_ledger.MigrationLedger | None = None):
         self.driver = driver
+        self.ledger = ledger
         self.host = host
         self.dirty_rate_seconds = dirty_rate_seconds
 
@@ -61,6 +65,13 @@ class AgentEndpoint:
     @_expected
     def migration_stats(self, ctxt, instance_uuid: str) -> dict:
         return self.driver.migration_stats(instance_uuid)
+
+    @_expected
+    def migration_record(self, ctxt, instance_uuid: str) -> dict:
+        """What this host's libvirtd said of the guest's last migration (its switchover
+        instant, downtime and bytes: ``ledger.MigrationLedger.record``); empty when
+        this agent keeps no ledger or saw nothing."""
+        return {} if self.ledger is None else self.ledger.record(instance_uuid)
 
     @_expected
     def set_max_speed(self, ctxt, instance_uuid: str, cap_mibps: float | None) -> int:

@@ -55,6 +55,7 @@ class Journal:
         self.plan = plan
         self.member_ids = {m.server_id: m.id for m in db.list_members(context, job.id)}
         self._state = dict.fromkeys(self.member_ids, states.QUEUED)
+        self._final: set[str] = set()  # members whose final figures are written
         db.update_job(context, self.job_id, {'status': states.PLANNING})
         db.update_job(context, self.job_id, {'status': states.RUNNING})
         self.event('job.started', {'members': len(self.member_ids)}, at=0.0)
@@ -70,6 +71,8 @@ class Journal:
         for name, p in progress.items():
             new = _STATE.get(p.status)
             old = self._state.get(name)
+            if new == old == states.SWITCHED_OVER and name not in self._final:
+                self._final_figures(name, p)
             if new is None or old is None or new == old:
                 continue
             if old == states.QUEUED and new not in states.MEMBER_TRANSITIONS[old]:
@@ -109,15 +112,29 @@ class Journal:
             db.update_members_progress(self.context, values, job_id=self.job_id, job_values=job)
         self._progress_written = now
 
+    def _final_figures(self, name: str, p: api.Progress) -> None:
+        """A member seen switched over before its migration ended (its destination
+        resumed it; Nova records the end seconds later): its downtime and bytes, once
+        the cloud has them, or once it has ended."""
+        if p.status not in api.FINAL and p.downtime_s is None:
+            return
+        db.update_member(self.context, self.member_ids[name], {
+            'downtime_ms': None if p.downtime_s is None else round(p.downtime_s * 1000),
+            'bytes_transferred': round(p.wire_mib * MIB)})
+        if p.status in api.FINAL:
+            self._final.add(name)
+
     def _record(self, name: str, p: api.Progress, new: str, now: float) -> None:
         values = {'state': new}
         if self._state[name] == states.QUEUED:
             values['started_at'] = self.at(p.started_at)
         if new == states.SWITCHED_OVER:
             values['switchover_at'] = self.at(p.switchover_at or now)
-            values['downtime_ms'] = round((p.downtime_s or 0.0) * 1000)
+            values['downtime_ms'] = None if p.downtime_s is None else round(p.downtime_s * 1000)
             values['bytes_transferred'] = round(p.wire_mib * MIB)
             values['remaining_bytes'] = 0
+            if p.status in api.FINAL:
+                self._final.add(name)
         db.update_member(self.context, self.member_ids[name], values)
         self._state[name] = new
         self.event(f'member.{new}', {'wire_mib': round(p.wire_mib, 1)}, member=name,

@@ -234,6 +234,7 @@ class JobJournal(Journal):
         members = db.list_members(context, job_id)
         self.member_ids = {m.name: m.id for m in members}
         self._state = {m.name: m.state for m in members}
+        self._final: set[str] = set()
         self._on_switchover = on_switchover
         self.progress_interval_s = progress_interval_s * self.time_scale
 

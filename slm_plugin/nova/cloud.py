@@ -93,6 +93,13 @@ class BandwidthActuator(Protocol):
 
     ``host`` is the source compute host of the migration; ``server_id`` the
     Nova server. Errors are raised as :class:`~slm_plugin.control.exception.CloudError`.
+
+    Two methods are optional (the SLM agent's ``AgentActuator`` has them): with
+    ``stats(server_id, host)`` (the source's running libvirt job) NovaCloud steers
+    from libvirt's figures instead of Nova's 5-second records, and with
+    ``record(server_id, host)`` (what a host's libvirtd said of the migration:
+    ``agent.ledger``) it reports libvirt's own switchover instant, downtime and
+    bytes. Without them Nova's records are all there is.
     """
 
     def set_cap(self, server_id: str, host: str, cap_mibps: float | None) -> None:
@@ -129,6 +136,12 @@ class _Track:
     round: int = 0
     switchover_at: float | None = None
     finished_at: float | None = None
+    #: the source's libvirt job as the agent last read it (None: not read, or ended)
+    libvirt: dict | None = None
+    steered_by_libvirt: bool = False  # libvirt's figures were seen: it completes by itself
+    #: what the destination's (and source's) libvirtd said of the migration: switchover
+    #: instant, downtime, bytes (agent.ledger); asked for until it has them
+    final: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
 
@@ -572,7 +585,16 @@ class NovaCloud(api.Cloud):
         if running is not None:
             track.memory = _bytes(record, 'memory')
             track.disk = _bytes(record, 'disk')
+        if track.nova_status in IN_PROGRESS:
+            self._read_libvirt(track, now)
         status = self._status(track)
+        if status in api.RESUMED or 'left_source' in track.extra:
+            self._read_final(track)
+            resumed = track.final.get('resumed_at')
+            if resumed is not None and status == api.MIGRATING:
+                status = api.SWITCHED_OVER  # running at its destination; Nova not told yet
+            if resumed is not None and track.switchover_at is None:
+                track.switchover_at = resumed
         if status == api.SWITCHED_OVER and track.switchover_at is None:
             track.switchover_at = now
         if status in api.FINAL and track.finished_at is None:
@@ -623,9 +645,58 @@ class NovaCloud(api.Cloud):
         total, processed, remaining = track.memory
         disk_left = track.disk[2]
         if (nova == 'running' and total > 0 and disk_left == 0 and processed >= total
-                and remaining <= self.converged_mib * MIB):
+                and remaining <= self.converged_mib * MIB and not track.steered_by_libvirt):
+            # (libvirt has no held state: seen by its own figures, it switches over by
+            # itself, and forcing it would be a pause)
             return api.HELD
         return api.MIGRATING
+
+    def _read_libvirt(self, track: _Track, now: float) -> None:
+        """Steer from the source's libvirt job, where an agent reads it: Nova saves its
+        migration record every 5 s, and the first one is all zeros (a planner reading 0
+        left would cap every member at a trickle). A guest gone from its source has
+        switched over (libvirt removes it there the instant it does)."""
+        stats = getattr(self.actuator, 'stats', None)
+        if stats is None:
+            return
+        try:
+            job = stats(track.server_id, track.source or '')
+        except exception.CloudError as exc:
+            track.libvirt = None
+            if isinstance(getattr(exc, 'cause', None), exception.DomainNotFound):
+                track.extra.setdefault('left_source', now)
+            else:
+                LOG.debug('%s: no libvirt figures this tick: %s', track.member, exc)
+            return
+        if not job.get('active') or not job.get('memory_total_mib'):
+            track.libvirt = None  # no job yet (Nova prepares it), or it has just ended
+            return
+        track.libvirt = job
+        track.steered_by_libvirt = True
+        track.memory = tuple(int((job.get(f'memory_{part}_mib') or 0.0) * MIB)
+                             for part in ('total', 'processed', 'remaining'))
+
+    def _read_final(self, track: _Track) -> None:
+        """The true switchover instant, downtime and bytes, from what the destination's
+        libvirtd (and, for what it lacks, the source's) said of this migration."""
+        record = getattr(self.actuator, 'record', None)
+        if record is None or 'completed' in track.final:
+            return
+        since = track.started_at - CLOCK_SKEW_S
+        for host in (track.destination, track.source):
+            if not host:
+                continue
+            try:
+                seen = record(track.server_id, host)
+            except exception.CloudError as exc:
+                LOG.debug('%s: no migration record from %s: %s', track.member, host, exc)
+                continue
+            if host == track.destination and (seen.get('resumed_at') or 0.0) >= since:
+                track.final.setdefault('resumed_at', seen['resumed_at'])
+            if (seen.get('completed_at') or 0.0) >= since and seen.get('completed'):
+                track.final.setdefault('completed', seen['completed'])
+            if 'completed' in track.final:
+                return
 
     def _sample(self, track: _Track, now: float) -> None:
         total, processed, _ = track.memory
@@ -646,15 +717,27 @@ class NovaCloud(api.Cloud):
             except exception.CloudError as exc:
                 LOG.debug('%s: no dirty rate: %s', t.member, exc)
         moving = t.status in (api.MIGRATING, api.HELD)
+        throughput = t.throughput
+        rnd = t.round
+        if t.libvirt is not None:
+            throughput = t.libvirt.get('throughput_mibps') or 0.0
+            if t.libvirt.get('iteration'):
+                rnd = max(0, int(t.libvirt['iteration']) - 1)
+        wire = (t.memory[1] + t.disk[1]) / MIB
+        done = t.final.get('completed') or {}
+        if done.get('memory_processed_mib') is not None:
+            wire = done['memory_processed_mib'] + t.disk[1] / MIB
+        downtime = done.get('downtime_ms')
         return api.Progress(
             member=t.member, status=t.status,
             disk_remaining_mib=t.disk[2] / MIB,
             memory_remaining_mib=(t.memory[2] if t.memory[0] else 0) / MIB,
-            round=t.round, wire_mib=(t.memory[1] + t.disk[1]) / MIB,
-            throughput_mibps=t.throughput if moving else 0.0,
+            round=rnd, wire_mib=wire,
+            throughput_mibps=throughput if moving else 0.0,
             dirty_rate_mibps=dirty, started_at=t.started_at,
             round_started_at=t.round_started_at, switchover_at=t.switchover_at,
-            downtime_s=None, finished_at=t.finished_at)
+            downtime_s=None if downtime is None else downtime / 1000.0,
+            finished_at=t.finished_at)
 
     # -- helpers ------------------------------------------------------------------------
 

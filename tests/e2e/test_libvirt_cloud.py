@@ -4,6 +4,8 @@ import time
 
 import pytest
 
+from slm_plugin.agent.driver import LibvirtDriver
+from slm_plugin.agent.ledger import MigrationLedger
 from slm_plugin.control import cloud as api
 from slm_plugin.control.loop import ControlLoop
 from slm_plugin.model import VM, CompletionPolicy
@@ -28,6 +30,11 @@ def test_one_migration_of_a_dirtying_guest(testbed):
         limits=Limits(policy=CompletionPolicy(max_downtime_s=0.3)))
     cloud = LibvirtCloud(testbed.uris(), {'solo': (A, guest.uuid)}, default_cap_mibps=32,
                          dest_xml=testbed.dest_xml)
+    # the agent's ledger on each side, on connections of its own, as slm-agent keeps it
+    drivers = {h: LibvirtDriver(host.uri) for h, host in testbed.uris().items()}
+    ledgers = {h: MigrationLedger(drv) for h, drv in drivers.items()}
+    for drv in drivers.values():
+        drv.connection()
     try:
         planner = ParallelPlanner()
         seen = []
@@ -35,8 +42,13 @@ def test_one_migration_of_a_dirtying_guest(testbed):
                               deadline_s=120,
                               observer=lambda t, p: seen.append(dict(p))).run()
         (result,) = cloud.results()
+        epoch = time.time() - cloud.now()  # the cloud's instants in seconds since the epoch
+        time.sleep(0.5)  # the last events
+        source, dest = ledgers[A].record(guest.uuid), ledgers[B].record(guest.uuid)
     finally:
         cloud.close()
+        for drv in drivers.values():
+            drv.close()
 
     assert outcome.status == 'completed', outcome
     assert outcome.members[0].location == B
@@ -48,6 +60,17 @@ def test_one_migration_of_a_dirtying_guest(testbed):
     assert result.switchover_at is not None and result.transfer_started_at is not None
     assert result.downtime_ms is not None and result.downtime_ms < 1000
     assert result.wire_mib > 64  # the guest fills its memory: most of it is sent
+    # what the agent's ledger tells of it (NovaCloud reports these on a real cloud):
+    # the switchover instant of the destination's resume event, libvirt's own downtime
+    # and bytes from the job-completed event
+    assert dest.get('incoming_at') is not None and dest.get('resumed_at') is not None, dest
+    assert abs(dest['resumed_at'] - epoch - result.switchover_at) < 0.3, (dest, result)
+    assert source.get('paused_at') is not None, source
+    assert 0 <= dest['resumed_at'] - source['paused_at'] < 0.001 * result.downtime_ms + 0.5
+    final = dest.get('completed') or source.get('completed')
+    assert final is not None, (source, dest)
+    assert abs(final['downtime_ms'] - result.downtime_ms) <= max(50, 0.1 * result.downtime_ms)
+    assert abs(final['memory_processed_mib'] - result.wire_mib) <= 0.1 * result.wire_mib
     # the guest runs on at the destination: its heartbeat goes on there, memory intact
     before = harness.heartbeats(harness.console_path(testbed.base, 'solo', A))
     deadline = time.monotonic() + 20

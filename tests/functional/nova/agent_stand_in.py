@@ -49,6 +49,39 @@ class DriverActuator:
         return CONTROL.dirty.get(server_id, self.dirty_mibps)
 
 
+class LibvirtFiguresActuator(DriverActuator):
+    """Also what the agent reads of libvirt for NovaCloud: the source's job statistics
+    at any instant (Nova saves its record every few seconds) and the migration ledger's
+    record (agent.ledger: the destination's resume instant, the job's downtime and
+    bytes). As on libvirt, a migration has no held state: it switches over by itself
+    when it converges (run ProgressDriver with ``hold=False``)."""
+
+    downtime_ms = 42.0  # what libvirt's job-completed statistics say (the fake has none)
+
+    def stats(self, server_id, host):
+        job = CONTROL.job(server_id)
+        if job is not None and job.switched_over_at is not None:
+            cause = exception.DomainNotFound(f'no guest with UUID {server_id} on {host}')
+            raise exception.ActuatorError(f'statistics of {server_id}: {cause}', cause)
+        if job is None or job.done.is_set():
+            return {'active': False}
+        total, sent, left = job.live
+        return {'active': True, 'memory_total_mib': total, 'memory_processed_mib': sent,
+                'memory_remaining_mib': left, 'iteration': job.rounds + 1,
+                'throughput_mibps': CONTROL.rate(server_id)}
+
+    def record(self, server_id, host):
+        job = CONTROL.job(server_id)
+        if job is None or host != job.dest or job.switched_over_at is None:
+            return {}
+        to_epoch = time.time() - time.monotonic()
+        return {'incoming_at': job.started_at + to_epoch,
+                'resumed_at': job.switched_over_at + to_epoch,
+                'completed_at': job.switched_over_at + to_epoch,
+                'completed': {'downtime_ms': self.downtime_ms,
+                              'memory_processed_mib': job.live[1]}}
+
+
 class AwayActuator(DriverActuator):
     """An agent killed mid-job, right after it has set ``after_caps`` max speeds, back
     ``back_after_s`` later (never, by default): meanwhile every cap and hold raises

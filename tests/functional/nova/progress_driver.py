@@ -72,6 +72,9 @@ class Job:
     aborted_at: float | None = None
     switched_over_at: float | None = None
     failed_at: float | None = None
+    #: memory total, sent (all rounds) and left in the round, MiB, at every step: what
+    #: libvirt's job statistics say at any instant (Nova's record is saved less often)
+    live: tuple[float, float, float] = (0.0, 0.0, 0.0)
     force: threading.Event = field(default_factory=threading.Event)
     abort: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
@@ -236,6 +239,7 @@ class _Copy:
             budget = CONTROL.rate(job.server) * (now - last)
             last = now
             self._advance(budget, now)
+            job.live = (job.memory_mib, self.memory_sent, max(self.round_left, 0.0))
             limit = CONTROL.fail_at.get(job.server)
             if limit is not None and self.memory_sent >= limit * job.memory_mib:
                 job.failed_at = now

@@ -23,7 +23,8 @@ import time
 from slm_plugin.db import states
 from slm_plugin.engine import runner as job_runner
 from slm_plugin.planning.synchronized import FLOOR_MIBPS
-from tests.functional.nova.engine_base import MEMORY_MIB, EngineOnNovaTestCase
+from tests.functional.nova.agent_stand_in import ActuatedBackend, LibvirtFiguresActuator
+from tests.functional.nova.engine_base import MEMORY_MIB, EngineOnNovaTestCase, epoch
 from tests.functional.nova.progress_driver import CONTROL
 
 # converge after about 8, 4 and 2 s alone. A first pass shorter than a few control
@@ -144,6 +145,50 @@ class SynchronizedTest(EngineOnNovaTestCase):
         self.assertGreater(took, 0.75 * 3 * MEMORY_MIB / budget, took)
         print(f'budget {budget:.0f} MiB/s: at most {max(settled):.1f} MiB/s once capped, '
               f'{max(r for _, _, r in samples):.1f} before; pre-copy over in {took:.1f} s')
+        self.assert_moved_once(job)
+
+
+class LibvirtFiguresTest(EngineOnNovaTestCase):
+    """With an agent that reads libvirt for NovaCloud (its job statistics at any
+    instant, and its migration ledger: agent_stand_in.LibvirtFiguresActuator stands in
+    for it here; the ledger itself is checked on real QEMU in tests/e2e), the engine
+    steers from libvirt's figures, and the job reports libvirt's switchover instants,
+    downtimes and bytes, not the instants Nova recorded the ends."""
+
+    def setUp(self):
+        super().setUp()
+        CONTROL.reset(hold=False)  # as libvirt: a converged migration switches over
+        for name, rate in RATES.items():
+            CONTROL.set_rate(self.ids[name], rate)
+        # Nova records the end 2 s after the guest runs at its destination (its post-
+        # migration steps): what Nova alone would report as the switchover
+        CONTROL.post_s = 2.0
+        self.actuator = LibvirtFiguresActuator()
+        self.engine_backend_class = ActuatedBackend.with_actuator(self.actuator)
+        self.engine('engine-1')
+
+    def test_the_job_reports_libvirt_s_switchover_downtime_and_bytes(self):
+        job_id = self.create(target={'availability_zone': 'dc2'}, strategy='synchronized')
+        job = self.wait_final(job_id)
+
+        self.assertEqual('completed', job['status'], job)
+        to_epoch = time.time() - time.monotonic()
+        jobs = {name: CONTROL.jobs[sid] for name, sid in self.ids.items()}
+        real = {name: j.switched_over_at + to_epoch for name, j in jobs.items()}
+        for m in job['members']:
+            self.assertLess(abs(epoch(m['switchover_at']) - real[m['name']]), 0.5, m)
+            self.assertEqual(LibvirtFiguresActuator.downtime_ms, m['downtime_ms'], m)
+            sent = jobs[m['name']].live[1] * 1024 * 1024
+            self.assertLess(abs(m['bytes_transferred'] - sent), 0.01 * sent, m)
+        # in step by libvirt's instants, and the split the API shows is libvirt's
+        apart = MEMORY_MIB / RATES['vm1'] - MEMORY_MIB / RATES['vm3']
+        self.assertLess(spread(real), apart / 3, real)
+        self.assertLess(abs(job['switchover']['spread_s'] - spread(real)), 0.5, job)
+        # steered from libvirt's figures: the fast members were paced to the slow one
+        for name in ('vm2', 'vm3'):
+            caps = [c[3] for c in self.actuator.calls
+                    if c[0] == 'set_cap' and c[1] == self.ids[name] and c[3] is not None]
+            self.assertLess(min(caps), RATES[name] / 2, (name, caps))
         self.assert_moved_once(job)
 
 

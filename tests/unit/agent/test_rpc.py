@@ -6,6 +6,8 @@ an agent is no error for planning: the collector says so and returns no dirty
 rates; the actuator refuses, as ActuatorError (a CloudError).
 """
 
+import time
+
 import pytest
 from oslo_config import cfg
 
@@ -126,6 +128,24 @@ def test_actuator_reaches_the_agent_and_refuses_as_cloud_errors(conf, agent, gue
     # remembered, and a refusal is a CloudError the caller may ignore
     with pytest.raises(exception.CloudError):
         act.dirty_rate(guest, HOST)
+
+
+def test_the_agent_serves_its_migration_ledger(conf, agent, guest):
+    """A guest that never migrated has an empty record; a pause of it is no
+    migration (what migrations leave there is checked on real QEMU, tests/e2e)."""
+    act, _ = collectors.actuator_for(conf, [HOST])
+    assert act.record(guest, HOST) == {}
+    dom = agent.driver.connection().lookupByUUIDString(guest)
+    before = agent.ledger.events
+    dom.suspend()
+    dom.resume()
+    deadline = time.monotonic() + 5
+    while agent.ledger.events < before + 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert agent.ledger.events >= before + 2  # the agent listens to its libvirtd
+    assert act.record(guest, HOST) == {}
+    with pytest.raises(exception.CloudError, match='unknown|no SLM agent|unreachable'):
+        act.record(guest, ABSENT)
 
 
 def test_a_cap_no_agent_answers_is_transient(conf, agent, guest):
