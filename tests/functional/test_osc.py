@@ -337,10 +337,16 @@ def test_an_aborted_migration_ends_aborted_and_its_wait_fails(cloud):
     again = cloud('server', 'group', 'migrate', 'db', '--to-az', 'dc-b')
     assert again.rc != 0
     assert f"is already being migrated by job {created['id']}. (HTTP 409)" in again.err, again
+    # without --wait, an abort says what it asked for, and the job ends aborted
+    asked = cloud.ok('server', 'group', 'migration', 'abort', created['id'])
+    assert asked.out == ''
+    assert f"Abort of migration {created['id']} requested (Migration {created['id']} of " \
+           'group db: ' in asked.err, asked
+    assert 'members that have not switched over stay at their source' in asked.err, asked
     db_path = f"/v1/group-migrations/{created['id']}"
     db_final = wait_for(lambda: (j := cloud.api(db_path)['group_migration'])['status'] in FINAL
                         and j, 180, interval=0.5, what='the migration of db to end')
-    assert db_final['status'] == 'completed', db_final
+    assert db_final['status'] == 'aborted', db_final
 
 
 # -- windows -------------------------------------------------------------------------------

@@ -494,11 +494,19 @@ class AbortServerGroupMigration(command.Command):
 
     def take_action(self, parsed_args):
         job = self.app.client_manager.slm.abort(parsed_args.migration)
-        if parsed_args.wait:
-            job = _wait(self.app, job['id'])
-            if job['status'] != 'aborted':
-                raise exceptions.CommandError(
-                    f'{progress.job_summary(job)} (it ended before the abort took effect)')
+        if not parsed_args.wait:
+            # the abort is carried out at the engine's next control tick: say so, and
+            # what it will do, rather than nothing
+            self.app.stderr.write(
+                f"Abort of migration {job['id']} requested ({progress.job_summary(job)}): "
+                'members that have not switched over stay at their source, those that '
+                "have stay at their destination. Follow it with 'openstack server group "
+                f"migration show {job['id']}'.\n")
+            return
+        job = _wait(self.app, job['id'])
+        if job['status'] != 'aborted':
+            raise exceptions.CommandError(
+                f'{progress.job_summary(job)} (it ended before the abort took effect)')
 
 
 class ListServerGroupMigrationEvent(command.Lister):
