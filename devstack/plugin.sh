@@ -115,6 +115,33 @@ function configure_slm_controller {
         fi
     fi
     iniset "$SLM_CONF" nova use_agent "$use_agent"
+    configure_slm_from_nova_computes
+}
+
+# What Nova's computes do to a live migration, which the Compute API does not say and
+# the planner must know: how many run at once out of one host (the rest are queued),
+# whether Nova starts them with auto-converge, and whether its force-complete may use
+# post-copy. Read where this node has Nova's configuration; Nova's defaults otherwise.
+function configure_slm_from_nova_computes {
+    local conf value
+    for conf in "${NOVA_CPU_CONF:-}" "${NOVA_CONF:-}"; do
+        if [[ -z "$conf" || ! -f "$conf" ]]; then
+            continue
+        fi
+        value=$(iniget "$conf" DEFAULT max_concurrent_live_migrations)
+        if [[ -n "$value" ]]; then
+            iniset "$SLM_CONF" nova max_concurrent_live_migrations "$value"
+        fi
+        value=$(iniget "$conf" libvirt live_migration_permit_auto_converge)
+        if [[ -n "$value" ]]; then
+            iniset "$SLM_CONF" nova permit_auto_converge "$value"
+        fi
+        value=$(iniget "$conf" libvirt live_migration_permit_post_copy)
+        if [[ -n "$value" ]]; then
+            iniset "$SLM_CONF" planning allow_post_copy "$value"
+        fi
+        return
+    done
 }
 
 function configure_slm_agent {

@@ -364,6 +364,24 @@ def test_every_option_written_to_slm_conf_exists(stack):
     assert len(items(node.slm_conf)) >= 20
 
 
+def test_the_computes_migration_settings_reach_the_planner(stack):
+    """Nova queues live migrations beyond its computes' max_concurrent_live_migrations
+    and decides auto-converge and post-copy itself; none of it is in the Compute API."""
+    node = stack(['stack post-config'], nova_cpu_conf=(
+        '[DEFAULT]\nhost = cmp1\nmax_concurrent_live_migrations = 3\n'
+        '[libvirt]\nlive_migration_permit_post_copy = False\n'
+        'live_migration_permit_auto_converge = True\n'))
+    assert node.ok, node.proc.stderr
+    assert node.slm_conf['nova']['max_concurrent_live_migrations'] == '3'
+    assert node.slm_conf['nova']['permit_auto_converge'] == 'True'
+    assert node.slm_conf['planning']['allow_post_copy'] == 'False'
+    # Nova's defaults where it says nothing: SLM's defaults are the same
+    node = stack(['stack post-config'], nova_cpu_conf='[DEFAULT]\nhost = cmp1\n')
+    assert node.ok, node.proc.stderr
+    assert not node.slm_conf.has_option('nova', 'max_concurrent_live_migrations')
+    assert not node.slm_conf.has_option('planning', 'allow_post_copy')
+
+
 # -- the maintenance hook ----------------------------------------------------------------
 
 @pytest.mark.parametrize('value', ['True', 'true', 'yes'])
