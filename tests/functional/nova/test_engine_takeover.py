@@ -53,12 +53,15 @@ class TakeoverOnNovaTest(EngineOnNovaTestCase):
         requested = [m for k, m, _ in events if k == job_runner.START_REQUESTED]
         self.assertEqual(sorted(RATES), sorted(requested))
         # paced by their max speeds (which outlive engine-1: they are the hypervisor's),
-        # completed together by engine-2: they switch over within a fraction of how far
-        # apart their first passes would have ended on their own
+        # completed together by engine-2: they switch over within half of how far apart
+        # their first passes would have ended on their own (6 s). A member is completed
+        # when the engine sees it converged, so the split is a tick or two of a freshly
+        # started engine: 2.03 and 2.57 s on loaded machines (a CPU hog beside a
+        # fresh-clone CI), against 3.5 s unpaced (see above)
         jobs = {name: CONTROL.jobs[sid] for name, sid in self.ids.items()}
         switched = [j.switched_over_at for j in jobs.values()]
         apart = MEMORY_MIB / RATES['vm1'] - MEMORY_MIB / RATES['vm3']
-        self.assertLess(max(switched) - min(switched), apart / 3, switched)
+        self.assertLess(max(switched) - min(switched), apart / 2, switched)
 
     def test_a_migration_that_ended_while_no_engine_owned_the_job_is_adopted(self):
         CONTROL.reset(hold=False)  # the hypervisor switches over by itself, as libvirt does
