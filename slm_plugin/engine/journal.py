@@ -118,11 +118,15 @@ class Journal:
         the cloud has them, or once it has ended."""
         if p.status not in api.FINAL and p.downtime_s is None:
             return
-        db.update_member(self.context, self.member_ids[name], {
-            'downtime_ms': None if p.downtime_s is None else round(p.downtime_s * 1000),
-            'bytes_transferred': round(p.wire_mib * MIB)})
+        db.update_member(self.context, self.member_ids[name], self._figures(name, p))
+
+    def _figures(self, name: str, p: api.Progress) -> dict:
+        """A switched-over member's downtime (None: not known yet) and bytes; final once
+        its migration has ended."""
         if p.status in api.FINAL:
             self._final.add(name)
+        return {'downtime_ms': None if p.downtime_s is None else round(p.downtime_s * 1000),
+                'bytes_transferred': round(p.wire_mib * MIB)}
 
     def _record(self, name: str, p: api.Progress, new: str, now: float) -> None:
         values = {'state': new}
@@ -130,11 +134,7 @@ class Journal:
             values['started_at'] = self.at(p.started_at)
         if new == states.SWITCHED_OVER:
             values['switchover_at'] = self.at(p.switchover_at or now)
-            values['downtime_ms'] = None if p.downtime_s is None else round(p.downtime_s * 1000)
-            values['bytes_transferred'] = round(p.wire_mib * MIB)
-            values['remaining_bytes'] = 0
-            if p.status in api.FINAL:
-                self._final.add(name)
+            values.update(self._figures(name, p), remaining_bytes=0)
         db.update_member(self.context, self.member_ids[name], values)
         self._state[name] = new
         self.event(f'member.{new}', {'wire_mib': round(p.wire_mib, 1)}, member=name,
